@@ -102,7 +102,9 @@ def _check_X(X, n_rows, dtype, name="X"):
     X = X.astype(dtype, copy=False)
     # One sum is cheaper than np.isfinite(X).all(): a finite sum proves every
     # entry finite. Only when it is not (NaN, inf, or a genuine overflow) do we look closer.
-    if not np.isfinite(X.sum()) and not np.isfinite(X).all():
+    with np.errstate(over="ignore"):
+        total = X.sum()
+    if not np.isfinite(total) and not np.isfinite(X).all():
         raise ValueError(f"{name} contains NaN or inf")
     return X
 
@@ -291,7 +293,10 @@ class NNClassifier:
 
         cache=True keeps what backward() needs and, when dropout > 0, drops units.
         """
-        A = _check_X(X, self.units[0], self.dtype)
+        return self._forward(_check_X(X, self.units[0], self.dtype), cache)
+
+    def _forward(self, A, cache):
+        """forward() for an X already checked and converted."""
         for l, layer in enumerate(self.layers[:-1]):
             A = relu(layer(A, cache))
             if cache and self.dropout:
@@ -310,8 +315,9 @@ class NNClassifier:
         the batch, plus (l2 / 2) sum ||W||^2. Caches dL/dZ_L = softmax(Z_L) - T
         for backward(). Returns a Python float.
         """
-        t = _check_labels(t, self.n_classes, n=np.shape(X)[-1] if np.ndim(X) == 2 else None)
-        Z_L = self.forward(X, cache=True)
+        X = _check_X(X, self.units[0], self.dtype)
+        t = _check_labels(t, self.n_classes, n=X.shape[1])
+        Z_L = self._forward(X, cache=True)
         T = _one_hot(t, self.n_classes, self.dtype)
         log_Z = log_sum_exp(Z_L)                           # (1, n)
         log_probs = Z_L - log_Z                            # log softmax, (K, n)
@@ -375,7 +381,7 @@ class NNClassifier:
         if not path.is_file():
             raise FileNotFoundError(f"no model file at {path}")
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with open(path, "rb") as file, np.load(file, allow_pickle=False) as data:
                 arrays = {key: data[key] for key in data.files}
         except Exception as error:          # zipfile, EOF, format errors: one clear message
             raise ValueError(f"{path} is not a readable model file written by "
@@ -527,7 +533,8 @@ def gradient_check(model, X, t, h=1e-5):
 
 def accuracy(model, X, t):
     """Fraction of the columns of X whose predicted class equals t."""
-    t = _check_labels(t, model.n_classes, n=np.shape(X)[-1] if np.ndim(X) == 2 else None)
+    X = _check_X(X, model.units[0], model.dtype)
+    t = _check_labels(t, model.n_classes, n=X.shape[1])
     return float(np.mean(model.predict(X) == t))
 
 

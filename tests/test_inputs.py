@@ -1,0 +1,124 @@
+"""Bad input gets a clear error that names the argument, never a NaN or a wrong shape."""
+import numpy as np
+import pytest
+
+import nn_from_scratch as nn
+
+
+@pytest.fixture
+def model():
+    return nn.NNClassifier([3, 4, 3], rng=0)
+
+
+X_GOOD = np.arange(12.0).reshape(3, 4) / 10
+
+
+@pytest.mark.parametrize("t, error, message", [
+    ([0, 1, 2, 3], ValueError, r"t must hold labels in \[0, 3\), got values from 0 to 3"),
+    ([0, -1, 2, 1], ValueError, r"t must hold labels in \[0, 3\), got values from -1"),
+    ([0, 1.5, 2, 1], ValueError, r"t must hold whole numbers"),
+    ([0, np.nan, 2, 1], ValueError, r"t must hold whole numbers"),
+    (["a", "b", "c", "a"], TypeError, r"t must hold integer class labels, got .*dtype <U1"),
+    ([0, 1, 2], ValueError, r"t has 3 labels but X has 4 samples"),
+    ([[0, 1, 2, 1]], ValueError, r"t must be 1-D .* got shape \(1, 4\)"),
+])
+def test_bad_labels(model, t, error, message):
+    with pytest.raises(error, match=message):
+        model.loss(X_GOOD, t)
+
+
+@pytest.mark.parametrize("X, error, message", [
+    (np.ones((4, 4)), ValueError, r"X has 4 rows, the first layer expects 3"),
+    (np.ones(3), ValueError, r"X must be 2-D .* got shape \(3,\)"),
+    (np.array([[0, 1, 2, 3], [0, np.nan, 0, 0], [0, 0, 0, 0.0]]), ValueError, "X contains NaN or inf"),
+    (np.array([[0, 1, 2, 3], [0, np.inf, 0, 0], [0, 0, 0, 0.0]]), ValueError, "X contains NaN or inf"),
+    (np.ones((3, 0)), ValueError, "X has no columns"),
+    (np.full((3, 4), "x"), TypeError, "X must hold real numbers"),
+])
+def test_bad_X(model, X, error, message):
+    for call in (model.forward, model.forward_probs, model.predict):
+        with pytest.raises(error, match=message):
+            call(X)
+    with pytest.raises(error, match=message):
+        model.loss(X, np.zeros(X.shape[-1] if X.ndim == 2 else 3, dtype=int))
+
+
+def test_huge_but_finite_X_is_accepted(model):
+    """The fast finite check (a sum) overflows here; the slow path must not reject X."""
+    X = np.full((3, 4), 1e308)
+    with np.errstate(over="ignore"):         # the products overflow too; that is not the point
+        assert model.forward(X).shape == (3, 4)
+
+
+@pytest.mark.parametrize("units, error, message", [
+    ([3], ValueError, "units needs at least two entries"),
+    ([], ValueError, "units needs at least two entries"),
+    ([3, 0, 2], ValueError, r"units\[1\] must be a positive int, got 0"),
+    ([3, -4, 2], ValueError, r"units\[1\] must be a positive int, got -4"),
+    ([3, 2.5, 2], TypeError, r"units\[1\] must be a positive int, got 2.5"),
+    ([3, 4.0, 2], TypeError, r"units\[1\] must be a positive int, got 4.0"),
+    ([3, "4", 2], TypeError, r"units\[1\] must be a positive int"),
+    (5, TypeError, "units must be a sequence of ints"),
+])
+def test_bad_units(units, error, message):
+    with pytest.raises(error, match=message):
+        nn.NNClassifier(units)
+
+
+def test_numpy_integers_are_fine_as_units():
+    assert nn.NNClassifier(np.array([3, 4, 2]), rng=0).units == [3, 4, 2]
+
+
+@pytest.mark.parametrize("optimizer", [nn.SGD, nn.Momentum, nn.Adam])
+@pytest.mark.parametrize("lr, error", [(0, ValueError), (-0.1, ValueError),
+                                       (float("nan"), ValueError), (float("inf"), ValueError),
+                                       ("0.1", TypeError)])
+def test_bad_learning_rate(model, optimizer, lr, error):
+    with pytest.raises(error, match="lr must be a positive"):
+        optimizer(model, lr)
+
+
+@pytest.mark.parametrize("kwargs, message", [({"beta": 1.0}, r"beta must lie in \[0, 1\)"),
+                                             ({"beta": -0.1}, r"beta must lie in \[0, 1\)")])
+def test_bad_momentum(model, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        nn.Momentum(model, 0.1, **kwargs)
+
+
+def test_backward_before_loss(model):
+    with pytest.raises(RuntimeError, match=r"call model.loss\(X, t\) first"):
+        model.backward()
+
+
+def test_step_before_backward(model):
+    with pytest.raises(RuntimeError, match="step.. needs gradients"):
+        nn.SGD(model, 0.1).step()
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"dtype": np.int64}, TypeError, "dtype must be np.float32 or np.float64"),
+    ({"dtype": "float16"}, TypeError, "dtype must be np.float32 or np.float64"),
+    ({"rng": 1.5}, TypeError, "rng must be None, an int seed or a np.random.Generator"),
+    ({"l2": -1.0}, ValueError, "l2 must be a finite number >= 0"),
+    ({"dropout": 1.0}, ValueError, r"dropout must lie in \[0, 1\)"),
+])
+def test_bad_model_options(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        nn.NNClassifier([3, 2], **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"epochs": 0}, ValueError, "epochs must be a positive int"),
+    ({"batch_size": 2.0}, TypeError, "batch_size must be a positive int"),
+    ({"X_val": X_GOOD}, ValueError, "give both X_val and t_val"),
+    ({"X_val": X_GOOD[:2], "t_val": [0, 1, 2, 0]}, ValueError, "X_val has 2 rows"),
+])
+def test_bad_training_arguments(model, kwargs, error, message):
+    arguments = {"epochs": 1, "batch_size": 2, **kwargs}
+    with pytest.raises(error, match=message):
+        nn.train(model, X_GOOD, [0, 1, 2, 0], nn.SGD(model, 0.1), **arguments)
+
+
+def test_one_hot_convert_checks_n_classes():
+    with pytest.raises(ValueError, match="n_classes must be a positive int, got 0"):
+        nn.one_hot_convert([0], 0)

@@ -1,0 +1,229 @@
+"""Training, optimizers, persistence, data and figures."""
+import matplotlib
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits, make_moons
+from sklearn.neural_network import MLPClassifier
+
+import nn_from_scratch as nn
+
+matplotlib.use("Agg")
+
+
+def test_one_sgd_step_equals_scikit_learn():
+    """Our step against a production implementation, from the same weights, on the same batch."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((16, 5))                 # scikit-learn's layout: rows are samples
+    y = np.arange(16) % 4                            # 4 classes: a softmax output in both
+    lr = 0.3
+    mlp = MLPClassifier(hidden_layer_sizes=(7, 6), activation="relu", solver="sgd",
+                        learning_rate="constant", learning_rate_init=lr, momentum=0.0,
+                        nesterovs_momentum=False, alpha=0.0, batch_size=16, shuffle=False,
+                        random_state=0)
+    mlp.partial_fit(X, y, classes=np.arange(4))      # sets up the network (and takes a step)
+    model = nn.NNClassifier([5, 7, 6, 4], rng=1)
+    for layer, W, b in zip(model.layers, mlp.coefs_, mlp.intercepts_):
+        W[...] = layer.W.T                           # scikit-learn stores W^T and b as a row
+        b[...] = layer.b[:, 0]
+
+    mlp.partial_fit(X, y)
+    model.loss(X.T, y)
+    model.backward()
+    nn.SGD(model, lr).step()
+
+    for layer, W, b in zip(model.layers, mlp.coefs_, mlp.intercepts_):
+        assert not np.allclose(W, 0)
+        np.testing.assert_allclose(layer.W, W.T, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(layer.b[:, 0], b, rtol=0, atol=1e-12)
+
+
+def test_moons_fit():
+    X, t = make_moons(n_samples=200, noise=0.1, random_state=0)
+    model = nn.NNClassifier([2, 16, 2], rng=0)
+    history = nn.train(model, X.T, t, nn.SGD(model, 0.3), epochs=150, batch_size=20, rng=0)
+    assert history["loss"][-1] < history["loss"][0] / 5
+    assert nn.accuracy(model, X.T, t) >= 0.97
+
+
+def test_train_reports_epoch_losses_and_validation_accuracy():
+    X, t = make_moons(n_samples=50, noise=0.1, random_state=1)
+    model = nn.NNClassifier([2, 8, 2], rng=1)
+    seen = []
+    history = nn.train(model, X.T, t, nn.SGD(model, 0.1), epochs=4, batch_size=16, rng=1,
+                       X_val=X.T, t_val=t, callback=lambda epoch, m: seen.append(epoch))
+    assert seen == [0, 1, 2, 3]
+    assert history["loss"].shape == (4,) and history["val_accuracy"].shape == (4,)
+    assert history["val_accuracy"][-1] == nn.accuracy(model, X.T, t)
+    # The epoch loss is the size-weighted mean of its mini-batch losses (16, 16, 16, 2).
+    probe = nn.NNClassifier([2, 8, 2], rng=1)
+    order = np.random.default_rng(1).permutation(50)
+    losses, sizes = [], []
+    optimizer = nn.SGD(probe, 0.1)
+    for start in range(0, 50, 16):
+        batch = order[start:start + 16]
+        losses.append(probe.loss(X.T[:, batch], t[batch]))
+        probe.backward()
+        optimizer.step()
+        sizes.append(len(batch))
+    assert history["loss"][0] == pytest.approx(np.dot(losses, sizes) / 50, rel=1e-14)
+
+
+# ---------------------------------------------------------------------------
+# Optimizers against their published update rules, computed here independently
+# ---------------------------------------------------------------------------
+
+def gradients_after(model, X, t):
+    model.loss(X, t)
+    model.backward()
+    return [(layer.dW.copy(), layer.db.copy()) for layer in model.layers]
+
+
+def test_momentum_first_steps():
+    rng = np.random.default_rng(2)
+    X, t = rng.standard_normal((3, 10)), rng.integers(0, 2, 10)
+    model = nn.NNClassifier([3, 4, 2], rng=2)
+    W = [layer.W.copy() for layer in model.layers]
+    velocity = [np.zeros_like(w) for w in W]
+    optimizer = nn.Momentum(model, lr=0.05, beta=0.8)
+    for _ in range(3):
+        grads = gradients_after(model, X, t)
+        optimizer.step()
+        for i, (dW, _) in enumerate(grads):
+            velocity[i] = 0.8 * velocity[i] - 0.05 * dW
+            W[i] = W[i] + velocity[i]
+            np.testing.assert_allclose(model.layers[i].W, W[i], rtol=1e-14, atol=1e-15)
+
+
+def test_adam_first_steps():
+    rng = np.random.default_rng(3)
+    X, t = rng.standard_normal((3, 10)), rng.integers(0, 3, 10)
+    model = nn.NNClassifier([3, 5, 3], rng=3)
+    b = [layer.b.copy() for layer in model.layers]
+    m = [np.zeros_like(x) for x in b]
+    v = [np.zeros_like(x) for x in b]
+    lr, beta1, beta2, eps = 0.01, 0.9, 0.999, 1e-8
+    optimizer = nn.Adam(model, lr=lr)
+    for step in range(1, 4):
+        grads = gradients_after(model, X, t)
+        optimizer.step()
+        for i, (_, db) in enumerate(grads):
+            m[i] = beta1 * m[i] + (1 - beta1) * db
+            v[i] = beta2 * v[i] + (1 - beta2) * db**2
+            m_hat, v_hat = m[i] / (1 - beta1**step), v[i] / (1 - beta2**step)
+            b[i] = b[i] - lr * m_hat / (np.sqrt(v_hat) + eps)
+            np.testing.assert_allclose(model.layers[i].b, b[i], rtol=1e-13, atol=1e-15)
+        if step == 1:
+            # With bias correction the first step moves each parameter by about lr.
+            moved = np.abs(model.layers[0].b)
+            np.testing.assert_allclose(moved[moved > 0], lr, rtol=1e-3)
+
+
+def test_sgd_step():
+    rng = np.random.default_rng(4)
+    X, t = rng.standard_normal((3, 10)), rng.integers(0, 2, 10)
+    model = nn.NNClassifier([3, 4, 2], rng=4)
+    before = [layer.W.copy() for layer in model.layers]
+    grads = gradients_after(model, X, t)
+    nn.SGD(model, 0.5).step()
+    for layer, W, (dW, _) in zip(model.layers, before, grads):
+        np.testing.assert_allclose(layer.W, W - 0.5 * dW, rtol=1e-15)
+
+
+# ---------------------------------------------------------------------------
+# Persistence
+# ---------------------------------------------------------------------------
+
+def test_save_load_round_trip(tmp_path):
+    model = nn.NNClassifier([5, 6, 4, 3], rng=5, dtype=np.float32, l2=0.01)
+    X = np.random.default_rng(5).standard_normal((5, 20))
+    model.save(tmp_path / "model.npz")
+    loaded = nn.NNClassifier.load(tmp_path / "model.npz")
+    assert loaded.units == [5, 6, 4, 3] and loaded.dtype == np.float32 and loaded.l2 == 0.01
+    np.testing.assert_array_equal(loaded.forward_probs(X), model.forward_probs(X))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_load_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no model file at"):
+        nn.NNClassifier.load(tmp_path / "absent.npz")
+
+
+def test_load_truncated_file(tmp_path):
+    path = tmp_path / "model.npz"
+    nn.NNClassifier([3, 2], rng=0).save(path)
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ValueError, match="not a readable model file"):
+        nn.NNClassifier.load(path)
+
+
+def test_load_other_npz(tmp_path):
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    with pytest.raises(ValueError, match=r"missing \['dropout', 'dtype', 'l2', 'units'\]"):
+        nn.NNClassifier.load(tmp_path / "other.npz")
+
+
+def test_load_mismatched_shapes(tmp_path):
+    path = tmp_path / "model.npz"
+    nn.NNClassifier([3, 4, 2], rng=0).save(path)
+    with np.load(path) as data:
+        arrays = dict(data)
+    arrays["W1"] = np.zeros((2, 5))
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=r"W1 has shape \(2, 5\), units \[3, 4, 2\] need \(2, 4\)"):
+        nn.NNClassifier.load(path)
+
+
+# ---------------------------------------------------------------------------
+# Data and figures
+# ---------------------------------------------------------------------------
+
+def test_digits_split():
+    data = nn.load_digits_split(val_size=0.2, test_size=0.2, random_state=0)
+    n = {part: data[f"X_{part}"].shape[1] for part in ("train", "val", "test")}
+    assert sum(n.values()) == 1797
+    share = np.bincount(load_digits().target) / 1797
+    assert (n["train"], n["val"], n["test"]) == (1077, 360, 360)
+    for part in n:
+        assert data[f"X_{part}"].shape == (64, n[part])
+        assert data[f"t_{part}"].shape == (n[part],)
+        # stratified: every class within one sample of its share of the whole set
+        counts = np.bincount(data[f"t_{part}"], minlength=10)
+        assert np.all(np.abs(counts - n[part] * share) <= 1)
+    assert data["images"].shape == (360, 8, 8)
+    # scaled with training statistics only: exact zero mean on train, not on test
+    np.testing.assert_allclose(data["X_train"].mean(axis=1), 0, atol=1e-12)
+    assert np.abs(data["X_test"].mean(axis=1)).max() > 1e-3
+
+
+def test_save_fig_writes_into_repository_figures(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    monkeypatch.chdir(tmp_path)
+    target = nn.FIGURES / "test_save_fig.png"
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    try:
+        nn.save_fig("test_save_fig", fig)
+        assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert not (tmp_path / "figures").exists()
+        first = target.read_bytes()
+        nn.save_fig("test_save_fig", fig)
+        assert target.read_bytes() == first          # no date or version inside
+    finally:
+        target.unlink(missing_ok=True)
+        plt.close(fig)
+
+
+def test_plot_decision_boundary_colours_by_prediction():
+    import matplotlib.pyplot as plt
+
+    X, t = make_moons(n_samples=40, noise=0.1, random_state=0)
+    model = nn.NNClassifier([2, 6, 2], rng=0)
+    fig, ax = plt.subplots()
+    try:
+        assert nn.plot_decision_boundary(model, X.T, t, ax=ax, resolution=30) is ax
+        assert len(ax.collections) >= 2              # the filled contours and the scatter
+        with pytest.raises(ValueError, match="X has 3 rows"):
+            nn.plot_decision_boundary(model, np.ones((3, 4)), [0, 1, 0, 1], ax=ax)
+    finally:
+        plt.close(fig)
