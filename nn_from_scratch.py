@@ -131,6 +131,13 @@ def _check_labels(t, n_classes, n=None, name="t"):
     return t.astype(np.intp, copy=False)
 
 
+def _same_shape(buffer, like):
+    """buffer if it can hold an array like `like` (for out=), else None (allocate)."""
+    if buffer is not None and buffer.shape == like.shape and buffer.dtype == like.dtype:
+        return buffer
+    return None
+
+
 # ----------------------------------------------------------------------------
 # Building blocks
 # ----------------------------------------------------------------------------
@@ -151,6 +158,7 @@ class Linear:
     W : (n_outputs, n_inputs)  He initialisation, W_ij ~ N(0, 2 / n_inputs)
     b : (n_outputs, 1)         zeros
     dW, db : gradients of the loss, same shapes, filled by NNClassifier.backward
+             (overwritten in place by the next backward: copy them to keep them)
     A_prev, Z : the input and output of the last call with cache=True
     """
 
@@ -340,17 +348,18 @@ class NNClassifier:
         """
         if self.dZ_L is None:
             raise RuntimeError("backward() needs a forward pass: call model.loss(X, t) first")
-        dZ = self.dZ_L
-        n = dZ.shape[1]
+        # Dividing dZ_L by n once gives every layer its 1/n (backpropagation is linear
+        # in dZ_L): then dW_l = dZ_l A_{l-1}^T and db_l = sum over the batch of dZ_l.
+        dZ = self.dZ_L / self.dZ_L.shape[1]
         for l in range(len(self.layers) - 1, -1, -1):
             layer = self.layers[l]
-            layer.dW = dZ @ layer.A_prev.T
-            layer.dW /= n                       # the product summed over the batch
+            # out= writes into the previous step's gradient arrays instead of new ones.
+            layer.dW = np.matmul(dZ, layer.A_prev.T, out=_same_shape(layer.dW, layer.W))
+            layer.db = np.sum(dZ, axis=1, keepdims=True, out=_same_shape(layer.db, layer.b))
             if self.l2:
                 layer.dW += self.l2 * layer.W
-            layer.db = dZ.mean(axis=1, keepdims=True)
             if l == 0:
-                break                           # nothing needs dL/dX
+                break                                  # nothing needs dL/dX
             dA = layer.W.T @ dZ
             if self.dropout:
                 dA *= self._masks[l - 1]
