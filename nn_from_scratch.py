@@ -363,7 +363,8 @@ class NNClassifier:
             dA = layer.W.T @ dZ
             if self.dropout:
                 dA *= self._masks[l - 1]
-            dZ = d_relu(self.layers[l - 1].Z) * dA
+            # dZ_{l-1} = relu'(Z_{l-1}) * dA_{l-1}, written over dA, which is not needed again
+            dZ = np.multiply(d_relu(self.layers[l - 1].Z), dA, out=dA)
 
     def forward_probs(self, X):
         """Class probabilities softmax(Z_L), shape (K, n); each column sums to one."""
