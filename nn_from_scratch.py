@@ -12,8 +12,10 @@ Conventions (the same as in the notebooks)
   targets ``T = one_hot_convert(t, K)`` have shape ``(K, n)``.
 * Layer ``l`` computes ``Z_l = W_l A_{l-1} + b_l`` and ``A_l = f_l(Z_l)``, with
   ``A_0 = X``, ReLU for the hidden layers and softmax for the last one.
-* A name that starts with ``d`` is the gradient of the mean loss with respect
-  to the rest of the name: ``dW`` is dL/dW and has the shape of ``W``.
+* A name that starts with ``d`` is a gradient with respect to the rest of the
+  name and has its shape: ``dW`` is dL/dW, L the mean loss over the mini-batch.
+  The one exception is ``dZ_L = softmax(Z_L) - T``: its columns are the
+  per-sample gradients dL_i/dz_L, as in the derivation (the mean loss's is dZ_L / n).
 * Randomness is explicit: whatever draws numbers takes ``rng``, an int seed or
   a ``np.random.Generator``. Nothing here touches the global ``np.random``.
 """
@@ -345,6 +347,7 @@ class NNClassifier:
             dZ_L = softmax(Z_L) - T
             dW_l = dZ_l A_{l-1}^T / n  (+ l2 W_l),   db_l = mean over the batch of dZ_l
             dA_{l-1} = W_l^T dZ_l,   dZ_{l-1} = relu'(Z_{l-1}) * dA_{l-1}
+        The code divides dZ_L by n once, at the top, instead of every dW_l and db_l.
         """
         if self.dZ_L is None:
             raise RuntimeError("backward() needs a forward pass: call model.loss(X, t) first")
