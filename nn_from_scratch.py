@@ -188,7 +188,8 @@ class Linear:
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[0] != self.W.shape[1]:
             raise ValueError(f"X has shape {X.shape}, this layer expects "
-                             f"({self.W.shape[1]}, n)")
+                             f"({self.W.shape[1]}, n) (X is features x samples; "
+                             f"did you mean X.T?)")
         Z = self.W @ X
         Z += self.b                      # broadcast the bias column over the batch
         if cache:
@@ -238,8 +239,14 @@ def log_sum_exp(Z):
 
 
 def softmax(Z):
-    """Column-wise softmax, exp(z_i) / sum_j exp(z_j) = exp(z_i - log_sum_exp(z))."""
-    return np.exp(Z - log_sum_exp(Z))
+    """Column-wise softmax, exp(z_i) / sum_j exp(z_j), computed without overflow.
+
+    Shifting every z_j by m = max_j z_j changes nothing in the ratio and keeps
+    every exponent <= 0. (exp(z - log_sum_exp(z)) would be as safe but loses
+    relative accuracy ~ eps * |m| to the rounding of log Z for large logits.)
+    """
+    E = np.exp(Z - Z.max(axis=0, keepdims=True))
+    return E / E.sum(axis=0, keepdims=True)
 
 
 # ----------------------------------------------------------------------------
@@ -330,11 +337,9 @@ class NNClassifier:
         Z_L = self._forward(X, cache=True)
         T = _one_hot(t, self.n_classes, self.dtype)
         log_Z = log_sum_exp(Z_L)                           # (1, n)
-        log_probs = Z_L - log_Z                            # log softmax, (K, n)
-        loss = -np.mean(np.sum(T * log_probs, axis=0))     # -z_k + log Z, averaged
-        # softmax(Z_L) - T, the softmax taken through the same log-sum-exp: exp(Z_L - log Z)
-        # never overflows, where the naive exp(Z_L) / Z does from logits of about 710 up.
-        self.dZ_L = np.exp(log_probs, out=log_probs)
+        loss = np.mean(log_Z - np.sum(T * Z_L, axis=0))    # -z_k + log Z, averaged
+        # The stable softmax: the post's exp(Z_L) / Z overflows from logits of about 710 up.
+        self.dZ_L = softmax(Z_L)
         self.dZ_L -= T
         if self.l2:
             loss += 0.5 * self.l2 * sum(np.vdot(layer.W, layer.W) for layer in self.layers)
