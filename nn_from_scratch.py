@@ -431,7 +431,12 @@ class NNClassifier:
 # ----------------------------------------------------------------------------
 
 class SGD:
-    """Gradient descent on the mini-batch gradient:  W <- W - lr dW,  b <- b - lr db."""
+    """Gradient descent on the mini-batch gradient:  W <- W - lr dW,  b <- b - lr db.
+
+    An optimizer only needs ``model.layers``, each with arrays W, b and their
+    gradients dW, db; any object shaped like that will do (07_optimizers uses
+    a 2-D toy). Parameters are updated in place.
+    """
 
     def __init__(self, model, lr):
         self.model = model
@@ -455,7 +460,8 @@ class Momentum(SGD):
 
         v <- beta v - lr dP,   P <- P + v      (v starts at zero)
 
-    The velocity v is an exponentially decaying sum of past steps.
+    The velocity v is an exponentially decaying sum of past steps; ``velocity``
+    holds one array per parameter (W_1, b_1, W_2, ...) once step() has run.
     """
 
     def __init__(self, model, lr, beta=0.9):
@@ -480,6 +486,8 @@ class Adam(SGD):
         v <- beta2 v + (1 - beta2) dP**2       (second moment)
         m_hat = m / (1 - beta1**s),  v_hat = v / (1 - beta2**s)     (bias correction)
         P <- P - lr m_hat / (sqrt(v_hat) + eps)
+
+    State: ``m`` and ``v`` (one array per parameter, W_1, b_1, W_2, ...) and the step count ``s``.
     """
 
     def __init__(self, model, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
