@@ -573,7 +573,8 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
     backpropagates and calls optimizer.step().
 
     Returns a dict of arrays, one entry per epoch:
-      "loss": mean training loss over the epoch's mini-batches;
+      "loss": mean training loss over the epoch's mini-batches, as loss() returns it
+              (so with the L2 penalty and the dropout noise when those are on);
       "val_accuracy": accuracy on (X_val, t_val) after the epoch, when given.
     callback(epoch, model), if given, is called after each epoch (e.g. to draw a frame).
     """
