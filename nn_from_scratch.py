@@ -206,6 +206,7 @@ def d_relu(X):
     """Derivative of ReLU, f'(x) = 1 if x > 0 else 0, as an array of X's dtype.
 
     (f is not differentiable at 0; like every framework we take f'(0) = 0.)
+    NNClassifier.backward multiplies by the same mask, X > 0, without this float copy.
     """
     X = np.asarray(X)
     return (X > 0).astype(X.dtype)
@@ -371,8 +372,9 @@ class NNClassifier:
             dA = layer.W.T @ dZ
             if self.dropout:
                 dA *= self._masks[l - 1]
-            # dZ_{l-1} = relu'(Z_{l-1}) * dA_{l-1}, written over dA, which is not needed again
-            dZ = np.multiply(d_relu(self.layers[l - 1].Z), dA, out=dA)
+            # dZ_{l-1} = relu'(Z_{l-1}) * dA_{l-1}. relu' is 1 where Z > 0 and 0 elsewhere, so the
+            # boolean mask Z > 0 is d_relu(Z) without a float copy; the product goes over dA.
+            dZ = np.multiply(dA, self.layers[l - 1].Z > 0, out=dA)
 
     def forward_probs(self, X):
         """Class probabilities softmax(Z_L), shape (K, n); each column sums to one."""

@@ -18,6 +18,7 @@ the project aims for. Usage:
 One BLAS thread (the default) gives the steadiest figures.
 """
 import argparse
+import os
 import platform
 import time
 import warnings
@@ -77,6 +78,17 @@ def sklearn_step(X, t):
     return step
 
 
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
@@ -112,7 +124,7 @@ def main():
     floor = median["gemm floor f64"]
     print(f"Network {'-'.join(map(str, UNITS))}, mini-batch {BATCH}, "
           f"median of {args.rounds} rounds x {args.steps} steps")
-    print(f"Machine: {platform.machine()}, {platform.processor() or 'unknown CPU'}; "
+    print(f"Machine: {platform.machine()}, {cpu_name()}, {os.cpu_count()} cores; "
           f"Python {platform.python_version()}, NumPy {np.__version__}")
     for line in blas:
         print(f"BLAS: {line}")
