@@ -23,6 +23,7 @@ from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
+from scipy.linalg import get_blas_funcs
 
 __all__ = [
     "Linear", "relu", "d_relu", "one_hot_convert", "log_sum_exp", "softmax",
@@ -454,7 +455,19 @@ class SGD:
 
     def step(self):
         for P, dP in self._params():
-            P -= self.lr * dP
+            _axpy(-self.lr, dP, P)                     # P <- P - lr dP
+
+
+def _axpy(a, X, Y):
+    """Y <- Y + a X, in place. BLAS's axpy does it in one pass with no temporary
+    array for a X (the weights of a large layer are megabytes); NumPy's Y += a * X
+    takes over where BLAS cannot write into Y directly."""
+    if (Y.flags.c_contiguous and X.flags.c_contiguous and X.dtype == Y.dtype
+            and X.shape == Y.shape and Y.dtype in _FLOAT_DTYPES):
+        axpy = get_blas_funcs("axpy", (Y,))
+        axpy(X.reshape(-1), Y.reshape(-1), a=a)   # reshape(-1) of a contiguous array is a view
+    else:
+        Y += a * X
 
 
 class Momentum(SGD):

@@ -118,15 +118,23 @@ def test_adam_first_steps():
             np.testing.assert_allclose(moved[moved > 0], lr, rtol=1e-3)
 
 
-def test_sgd_step():
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-15), (np.float32, 1e-7)])
+@pytest.mark.parametrize("layout", ["C", "F"])       # F: BLAS cannot update it, NumPy does
+def test_sgd_step(dtype, rtol, layout):
     rng = np.random.default_rng(4)
     X, t = rng.standard_normal((3, 10)), rng.integers(0, 2, 10)
-    model = nn.NNClassifier([3, 4, 2], rng=4)
-    before = [layer.W.copy() for layer in model.layers]
+    model = nn.NNClassifier([3, 4, 2], rng=4, dtype=dtype)
+    for layer in model.layers:
+        layer.W = np.asarray(layer.W, order=layout)
     grads = gradients_after(model, X, t)
+    before = [(layer.W.copy(), layer.b.copy()) for layer in model.layers]
+    originals = [layer.W for layer in model.layers]
     nn.SGD(model, 0.5).step()
-    for layer, W, (dW, _) in zip(model.layers, before, grads):
-        np.testing.assert_allclose(layer.W, W - 0.5 * dW, rtol=1e-15)
+    for layer, original, (W, b), (dW, db) in zip(model.layers, originals, before, grads):
+        assert layer.W is original                    # updated in place
+        np.testing.assert_allclose(layer.W, W - dtype(0.5) * dW, rtol=rtol)
+        np.testing.assert_allclose(layer.b, b - dtype(0.5) * db, rtol=rtol)
+        assert layer.W.dtype == dtype
 
 
 # ---------------------------------------------------------------------------
