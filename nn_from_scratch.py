@@ -316,6 +316,7 @@ class NNClassifier:
 
     def _forward(self, A, cache):
         """forward() for an X already checked and converted."""
+        self._check_parameters()
         for l, layer in enumerate(self.layers[:-1]):
             A = relu(layer(A, cache))
             if cache and self.dropout:
@@ -326,6 +327,19 @@ class NNClassifier:
                 self._masks[l] = mask / self.dtype.type(p)
                 A *= self._masks[l]
         return self.layers[-1](A, cache)
+
+    def _check_parameters(self):
+        """W and b may be replaced by hand (layer.W = ...): they must keep shape and dtype."""
+        for l, layer in enumerate(self.layers):
+            n_out, n_in = self.units[l + 1], self.units[l]
+            for name, shape in (("W", (n_out, n_in)), ("b", (n_out, 1))):
+                P = getattr(layer, name)
+                if not isinstance(P, np.ndarray) or P.shape != shape or P.dtype != self.dtype:
+                    got = (f"an array of dtype {P.dtype} and shape {P.shape}"
+                           if isinstance(P, np.ndarray) else f"a {type(P).__name__}")
+                    raise TypeError(f"layers[{l}].{name} must be a {self.dtype} array of shape "
+                                    f"{shape}, got {got}; to set values, write into it: "
+                                    f"layers[{l}].{name}[...] = values")
 
     def loss(self, X, t):
         """Mean negative log-likelihood of labels t (n,) given inputs X (n_features, n).

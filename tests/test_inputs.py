@@ -122,3 +122,15 @@ def test_bad_training_arguments(model, kwargs, error, message):
 def test_one_hot_convert_checks_n_classes():
     with pytest.raises(ValueError, match="n_classes must be a positive int, got 0"):
         nn.one_hot_convert([0], 0)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("W", np.array([[1], [0]]), r"layers\[0\].W must be a float64 array of shape \(2, 1\), got an array of dtype int64 and shape \(2, 1\)"),
+    ("W", np.zeros((2, 3)), r"layers\[0\].W must be a float64 array of shape \(2, 1\), got an array of dtype float64 and shape \(2, 3\)"),
+    ("b", [0.0, 0.0], r"layers\[0\].b must be a float64 array of shape \(2, 1\), got a list"),
+])
+def test_replaced_parameters_are_checked(name, value, message):
+    model = nn.NNClassifier([1, 2], rng=0)
+    setattr(model.layers[0], name, value)
+    with pytest.raises(TypeError, match=message):
+        model.forward(np.ones((1, 3)))
