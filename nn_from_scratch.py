@@ -20,6 +20,7 @@ Conventions (the same as in the notebooks)
   a ``np.random.Generator``. Nothing here touches the global ``np.random``.
 """
 from numbers import Integral, Real
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -45,10 +46,10 @@ def _as_rng(rng):
     """Return a np.random.Generator from None, an int seed or a Generator."""
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or (isinstance(rng, Integral) and not isinstance(rng, bool)):
+    if rng is None or (isinstance(rng, Integral) and not isinstance(rng, bool) and rng >= 0):
         return np.random.default_rng(rng)
-    raise TypeError(f"rng must be None, an int seed or a np.random.Generator, "
-                    f"got {type(rng).__name__}")
+    raise TypeError(f"rng must be None, an int seed >= 0 or a np.random.Generator, "
+                    f"got {rng!r} ({type(rng).__name__})")
 
 
 def _as_float_dtype(dtype):
@@ -102,12 +103,16 @@ def _check_X(X, n_rows, dtype, name="X"):
                          f"({name} is features x samples; did you mean {name}.T?)")
     if X.shape[1] == 0:
         raise ValueError(f"{name} has no columns: a mini-batch needs at least one sample")
-    X = X.astype(dtype, copy=False)
+    original = X
     # One sum is cheaper than np.isfinite(X).all(): a finite sum proves every
     # entry finite. Only when it is not (NaN, inf, or a genuine overflow) do we look closer.
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
+        X = X.astype(dtype, copy=False)
         total = X.sum()
     if not np.isfinite(total) and not np.isfinite(X).all():
+        if np.isfinite(original).all():
+            raise ValueError(f"{name} holds values beyond the range of {dtype} "
+                             f"(largest magnitude {np.abs(original).max():.3g})")
         raise ValueError(f"{name} contains NaN or inf")
     return X
 
@@ -124,9 +129,10 @@ def _check_labels(t, n_classes, n=None, name="t"):
     if t.size == 0:
         raise ValueError(f"{name} is empty: there must be at least one label")
     if t.dtype.kind == "f":
-        if not np.all(np.isfinite(t)) or np.any(t != np.round(t)):
+        bad = ~np.isfinite(t) | (t != np.round(t))
+        if bad.any():
             raise ValueError(f"{name} must hold whole numbers (class indices), "
-                             f"got fractional or non-finite values such as {t[t != np.round(t)][:3]}")
+                             f"got fractional or non-finite values such as {t[bad][:3]}")
     low, high = t.min(), t.max()
     if low < 0 or high >= n_classes:
         raise ValueError(f"{name} must hold labels in [0, {n_classes}), "
@@ -134,8 +140,8 @@ def _check_labels(t, n_classes, n=None, name="t"):
     return t.astype(np.intp, copy=False)
 
 
-def _same_shape(buffer, like):
-    """buffer if it can hold an array like `like` (for out=), else None (allocate)."""
+def _reusable_out(buffer, like):
+    """buffer, for out=, if it has the shape and dtype of `like`; else None (NumPy allocates)."""
     if buffer is not None and buffer.shape == like.shape and buffer.dtype == like.dtype:
         return buffer
     return None
@@ -186,7 +192,7 @@ class Linear:
         With cache=True the layer keeps X and Z for the backward pass. They are
         kept by reference, not copied: nothing here modifies them afterwards.
         """
-        X = np.asarray(X)
+        X = np.asarray(X, dtype=self.W.dtype)     # no copy when X already has W's dtype
         if X.ndim != 2 or X.shape[0] != self.W.shape[1]:
             raise ValueError(f"X has shape {X.shape}, this layer expects "
                              f"({self.W.shape[1]}, n) (X is features x samples; "
@@ -230,12 +236,21 @@ def _one_hot(t, n_classes, dtype):
     return T
 
 
+def _as_float_array(Z):
+    """Z as a float array (integers would wrap around in Z - max)."""
+    Z = np.asarray(Z)
+    if Z.dtype.kind not in "biuf":
+        raise TypeError(f"Z must hold real numbers, got an array of dtype {Z.dtype}")
+    return Z if Z.dtype.kind == "f" else Z.astype(np.float64)
+
+
 def log_sum_exp(Z):
     """log sum_j exp(Z[j, i]) for every column i, computed without overflow.
 
     With m = max_j Z[j, i]:  log sum_j exp(z_j) = m + log sum_j exp(z_j - m).
     Every exponent is <= 0, so nothing overflows. Returns shape (1, n).
     """
+    Z = _as_float_array(Z)
     m = Z.max(axis=0, keepdims=True)
     return m + np.log(np.exp(Z - m).sum(axis=0, keepdims=True))
 
@@ -247,6 +262,7 @@ def softmax(Z):
     every exponent <= 0. (exp(z - log_sum_exp(z)) would be as safe but loses
     relative accuracy ~ eps * |m| to the rounding of log Z for large logits.)
     """
+    Z = _as_float_array(Z)
     E = np.exp(Z - Z.max(axis=0, keepdims=True))
     return E / E.sum(axis=0, keepdims=True)
 
@@ -310,43 +326,48 @@ class NNClassifier:
 
             A_0 = X,  Z_l = W_l A_{l-1} + b_l,  A_l = relu(Z_l)  (l < L),  Z_L = W_L A_{L-1} + b_L
 
-        cache=True keeps what backward() needs and, when dropout > 0, drops units.
+        cache=True is the training pass: each layer keeps its input and output for
+        backward(), and, when dropout > 0, hidden units are dropped. loss() uses it;
+        a cached pass of your own replaces what the last loss() left for backward().
         """
         return self._forward(_check_X(X, self.units[0], self.dtype), cache)
 
     def _forward(self, A, cache):
         """forward() for an X already checked and converted."""
         self._check_parameters()
-        for l, layer in enumerate(self.layers[:-1]):
+        if cache:
+            self.dZ_L = None            # a new cached pass: the old dZ_L no longer matches
+        for i, layer in enumerate(self.layers[:-1]):
             A = relu(layer(A, cache))
             if cache and self.dropout:
                 # Inverted dropout: keep a unit with probability p and divide by p,
                 # so that the expected activation is the same as at test time.
                 p = 1.0 - self.dropout
                 mask = self.rng.random(A.shape, dtype=self.dtype) < p
-                self._masks[l] = mask / self.dtype.type(p)
-                A *= self._masks[l]
+                self._masks[i] = mask / self.dtype.type(p)
+                A *= self._masks[i]
         return self.layers[-1](A, cache)
 
     def _check_parameters(self):
         """W and b may be replaced by hand (layer.W = ...): they must keep shape and dtype."""
-        for l, layer in enumerate(self.layers):
-            n_out, n_in = self.units[l + 1], self.units[l]
+        for i, layer in enumerate(self.layers):
+            n_out, n_in = self.units[i + 1], self.units[i]
             for name, shape in (("W", (n_out, n_in)), ("b", (n_out, 1))):
                 P = getattr(layer, name)
                 if not isinstance(P, np.ndarray) or P.shape != shape or P.dtype != self.dtype:
                     got = (f"an array of dtype {P.dtype} and shape {P.shape}"
                            if isinstance(P, np.ndarray) else f"a {type(P).__name__}")
-                    raise TypeError(f"layers[{l}].{name} must be a {self.dtype} array of shape "
+                    raise TypeError(f"layers[{i}].{name} must be a {self.dtype} array of shape "
                                     f"{shape}, got {got}; to set values, write into it: "
-                                    f"layers[{l}].{name}[...] = values")
+                                    f"layers[{i}].{name}[...] = values")
 
     def loss(self, X, t):
         """Mean negative log-likelihood of labels t (n,) given inputs X (n_features, n).
 
         Per sample  L = -z_k + log sum_j exp(z_j)  (k = true class), averaged over
-        the batch, plus (l2 / 2) sum ||W||^2. Caches dL/dZ_L = softmax(Z_L) - T
-        for backward(). Returns a Python float.
+        the batch, plus (l2 / 2) sum ||W||^2. This is the training pass (it drops
+        units when dropout > 0) and it caches the per-sample output gradients
+        dZ_L = softmax(Z_L) - T for backward(). Returns a Python float.
         """
         X = _check_X(X, self.units[0], self.dtype)
         t = _check_labels(t, self.n_classes, n=X.shape[1])
@@ -364,10 +385,12 @@ class NNClassifier:
     def backward(self):
         """Backpropagate the mini-batch cached by loss() (01_derivation, section 5).
 
-        Fills layer.dW (n_out, n_in) and layer.db (n_out, 1) for every layer:
+        Fills layer.dW (n_out, n_in) and layer.db (n_out, 1) for every layer l = L, ..., 1
+        (layer l is self.layers[l - 1]):
             dZ_L = softmax(Z_L) - T
             dW_l = dZ_l A_{l-1}^T / n  (+ l2 W_l),   db_l = mean over the batch of dZ_l
-            dA_{l-1} = W_l^T dZ_l,   dZ_{l-1} = relu'(Z_{l-1}) * dA_{l-1}
+            dA_{l-1} = W_l^T dZ_l  (times the dropout mask of A_{l-1}, if any)
+            dZ_{l-1} = relu'(Z_{l-1}) * dA_{l-1}
         The code divides dZ_L by n once, at the top, instead of every dW_l and db_l.
         """
         if self.dZ_L is None:
@@ -375,21 +398,22 @@ class NNClassifier:
         # Dividing dZ_L by n once gives every layer its 1/n (backpropagation is linear
         # in dZ_L): then dW_l = dZ_l A_{l-1}^T and db_l = sum over the batch of dZ_l.
         dZ = self.dZ_L / self.dZ_L.shape[1]
-        for l in range(len(self.layers) - 1, -1, -1):
-            layer = self.layers[l]
+        for l in range(len(self.layers), 0, -1):       # l = L, ..., 1, as in the derivation
+            layer = self.layers[l - 1]                 # W_l, b_l; cached A_{l-1} and Z_l
             # out= writes into the previous step's gradient arrays instead of new ones.
-            layer.dW = np.matmul(dZ, layer.A_prev.T, out=_same_shape(layer.dW, layer.W))
-            layer.db = np.sum(dZ, axis=1, keepdims=True, out=_same_shape(layer.db, layer.b))
+            layer.dW = np.matmul(dZ, layer.A_prev.T, out=_reusable_out(layer.dW, layer.W))
+            layer.db = np.sum(dZ, axis=1, keepdims=True, out=_reusable_out(layer.db, layer.b))
             if self.l2:
                 layer.dW += self.l2 * layer.W
-            if l == 0:
-                break                                  # nothing needs dL/dX
-            dA = layer.W.T @ dZ
+            if l == 1:
+                break                                  # nothing needs dL/dX = dL/dA_0
+            below = self.layers[l - 2]                 # layer l-1, which cached Z_{l-1}
+            dA = layer.W.T @ dZ                        # dA_{l-1}
             if self.dropout:
-                dA *= self._masks[l - 1]
+                dA *= self._masks[l - 2]               # A_{l-1} was multiplied by this mask
             # dZ_{l-1} = relu'(Z_{l-1}) * dA_{l-1}. relu' is 1 where Z > 0 and 0 elsewhere, so the
             # boolean mask Z > 0 is d_relu(Z) without a float copy; the product goes over dA.
-            dZ = np.multiply(dA, self.layers[l - 1].Z > 0, out=dA)
+            dZ = np.multiply(dA, below.Z > 0, out=dA)
 
     def forward_probs(self, X):
         """Class probabilities softmax(Z_L), shape (K, n); each column sums to one."""
@@ -402,17 +426,25 @@ class NNClassifier:
     # -- persistence ----------------------------------------------------------
 
     def save(self, path):
-        """Write the architecture and parameters to an .npz file (np.savez, no pickle)."""
+        """Write the architecture and parameters to an .npz file (np.savez, no pickle).
+
+        Like np.savez, adds the suffix .npz to a path that lacks it.
+        """
         arrays = {"units": np.array(self.units), "dtype": np.array(self.dtype.name),
                   "l2": np.array(self.l2), "dropout": np.array(self.dropout)}
         for i, layer in enumerate(self.layers):
             arrays[f"W{i}"], arrays[f"b{i}"] = layer.W, layer.b
-        np.savez(path, **arrays)
+        np.savez(_npz_path(path), **arrays)
 
     @classmethod
-    def load(cls, path):
-        """Rebuild a model written by save(); raises ValueError for a file that is not one."""
-        path = Path(path)
+    def load(cls, path, rng=None):
+        """Rebuild a model written by save(). rng seeds its dropout masks, if it has dropout.
+
+        Raises FileNotFoundError for a missing file and ValueError for a file that
+        is not a complete model written by save(). Weights are loaded as they were
+        saved, NaN included (a diverged model loads as a diverged model).
+        """
+        path = _npz_path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no model file at {path}")
         try:
@@ -425,11 +457,12 @@ class NNClassifier:
         if missing:
             raise ValueError(f"{path} is not a model file written by NNClassifier.save: "
                              f"missing {sorted(missing)}")
-        units = arrays["units"]
-        if units.ndim != 1 or units.dtype.kind not in "iu" or len(units) < 2:
-            raise ValueError(f"{path}: 'units' must be a 1-D int array, got {units!r}")
-        model = cls(units.tolist(), rng=0, dtype=str(arrays["dtype"]),
-                    l2=float(arrays["l2"]), dropout=float(arrays["dropout"]))
+        try:
+            model = cls(arrays["units"].tolist(), rng=rng, dtype=str(arrays["dtype"]),
+                        l2=arrays["l2"].item(), dropout=arrays["dropout"].item())
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path} does not describe a model NNClassifier can build: "
+                             f"{error}") from None
         for i, layer in enumerate(model.layers):
             for name in ("W", "b"):
                 key = f"{name}{i}"
@@ -441,6 +474,14 @@ class NNClassifier:
                                      f"units {model.units} need {expected}")
                 setattr(layer, name, arrays[key].astype(model.dtype, copy=False))
         return model
+
+
+def _npz_path(path):
+    """Path(path), with .npz appended if it has another suffix or none, as np.savez does."""
+    if not isinstance(path, (str, PathLike)):
+        raise TypeError(f"path must be a str or a path-like object, got {type(path).__name__}")
+    path = Path(path)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
 
 # ----------------------------------------------------------------------------
@@ -456,6 +497,9 @@ class SGD:
     """
 
     def __init__(self, model, lr):
+        if not hasattr(model, "layers"):
+            raise TypeError(f"model must be an NNClassifier (anything with .layers), "
+                            f"got {type(model).__name__}")
         self.model = model
         self.lr = _positive_float(lr, "lr")
 
@@ -467,6 +511,13 @@ class SGD:
             yield layer.W, layer.dW
             yield layer.b, layer.db
 
+    @staticmethod
+    def _check_state(params, state):
+        """State arrays made at the first step() must still match the parameters."""
+        if len(state) != len(params) or any(s.shape != P.shape for s, (P, _) in zip(state, params)):
+            raise ValueError("the model's parameters changed since this optimizer's first "
+                             "step(): create a new optimizer for the new model")
+
     def step(self):
         for P, dP in self._params():
             _axpy(-self.lr, dP, P)                     # P <- P - lr dP
@@ -476,7 +527,8 @@ def _axpy(a, X, Y):
     """Y <- Y + a X, in place. BLAS's axpy does it in one pass with no temporary
     array for a X (the weights of a large layer are megabytes); NumPy's Y += a * X
     takes over where BLAS cannot write into Y directly."""
-    if (Y.flags.c_contiguous and X.flags.c_contiguous and X.dtype == Y.dtype
+    if (Y.flags.c_contiguous and X.flags.c_contiguous and Y.flags.writeable
+            and Y.flags.aligned and X.flags.aligned and X.dtype == Y.dtype
             and X.shape == Y.shape and Y.dtype in _FLOAT_DTYPES):
         axpy = get_blas_funcs("axpy", (Y,))
         axpy(X.reshape(-1), Y.reshape(-1), a=a)   # reshape(-1) of a contiguous array is a view
@@ -502,6 +554,7 @@ class Momentum(SGD):
         params = list(self._params())
         if self.velocity is None:
             self.velocity = [np.zeros_like(P) for P, _ in params]
+        self._check_state(params, self.velocity)
         for (P, dP), v in zip(params, self.velocity):
             v *= self.beta
             v -= self.lr * dP
@@ -532,6 +585,7 @@ class Adam(SGD):
         if self.m is None:
             self.m = [np.zeros_like(P) for P, _ in params]
             self.v = [np.zeros_like(P) for P, _ in params]
+        self._check_state(params, self.m)
         self.s += 1
         correction1 = 1 - self.beta1 ** self.s
         correction2 = 1 - self.beta2 ** self.s
@@ -558,6 +612,10 @@ def gradient_check(model, X, t, h=1e-5):
     Below 1e-7 is a correct gradient in float64; a bug gives 1e-2 or more.
     Costs two loss evaluations per parameter: use small networks.
     """
+    h = _positive_float(h, "h")
+    if not 1e-10 <= h <= 1e-2:
+        raise ValueError(f"h must lie in [1e-10, 1e-2] (rounding swamps smaller steps, "
+                         f"curvature larger ones), got {h}")
     if model.dtype != np.float64:
         raise ValueError(f"gradient_check needs a float64 model (differences of size h "
                          f"drown in float32 rounding), got {model.dtype}")
@@ -609,6 +667,9 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
     """
     epochs = _positive_int(epochs, "epochs")
     batch_size = _positive_int(batch_size, "batch_size")
+    if getattr(optimizer, "model", None) is not model:
+        raise ValueError("optimizer must update the model being trained: build it with this "
+                         "model, e.g. optimizer = nn.SGD(model, lr) after model = ...")
     X = _check_X(X, model.units[0], model.dtype)
     t = _check_labels(t, model.n_classes, n=X.shape[1])
     if (X_val is None) != (t_val is None):
@@ -623,15 +684,14 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
         history["val_accuracy"] = np.zeros(epochs)
     for epoch in range(epochs):
         order = rng.permutation(n)
-        batch_losses = []
+        total = 0.0
         for start in range(0, n, batch_size):
             batch = order[start:start + batch_size]
-            batch_losses.append(model.loss(X[:, batch], t[batch]))
+            # The last batch may be smaller: weigh each batch's mean loss by its size.
+            total += model.loss(X[:, batch], t[batch]) * len(batch)
             model.backward()
             optimizer.step()
-        # Batches may differ in size: weigh each mean loss by its batch's size.
-        sizes = np.diff(np.r_[0:n:batch_size, n])
-        history["loss"][epoch] = np.dot(batch_losses, sizes) / n
+        history["loss"][epoch] = total / n
         if X_val is not None:
             history["val_accuracy"][epoch] = np.mean(model.predict(X_val) == t_val)
         if callback is not None:
@@ -656,8 +716,17 @@ def load_digits_split(val_size=0.2, test_size=0.2, random_state=0, dtype=np.floa
     test_size = _fraction(test_size, "test_size", low_open=True)
     if val_size + test_size >= 1:
         raise ValueError(f"val_size + test_size must be below 1, got {val_size + test_size}")
+    if isinstance(random_state, bool) or not isinstance(random_state, Integral):
+        raise TypeError(f"random_state must be an int (scikit-learn's seed), "
+                        f"got {type(random_state).__name__}")
     digits = load_digits()
-    index = np.arange(len(digits.target))
+    n, n_classes = len(digits.target), len(digits.target_names)
+    for part, size in (("val_size", val_size), ("test_size", test_size),
+                       ("1 - val_size - test_size", 1 - val_size - test_size)):
+        if size * n < n_classes:
+            raise ValueError(f"{part} = {size:.4g} leaves fewer than {n_classes} of the {n} "
+                             f"digits, one per class, for a stratified split")
+    index = np.arange(n)
     rest, test = train_test_split(index, test_size=test_size, stratify=digits.target,
                                   random_state=random_state)
     train_, val = train_test_split(rest, test_size=val_size / (1 - test_size),
@@ -708,8 +777,14 @@ def plot_decision_boundary(model, X, t, ax=None, resolution=200, margin=0.5):
     """
     import matplotlib.pyplot as plt
 
+    if model.units[0] != 2:
+        raise ValueError(f"plot_decision_boundary draws the plane of a model with 2 inputs, "
+                         f"this one has {model.units[0]}")
     X = _check_X(X, 2, np.float64)
     t = _check_labels(t, model.n_classes, n=X.shape[1])
+    resolution = _positive_int(resolution, "resolution")
+    if isinstance(margin, bool) or not isinstance(margin, Real) or not 0 <= margin < np.inf:
+        raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
     ax = ax or plt.gca()
     (x1_min, x2_min), (x1_max, x2_max) = X.min(axis=1) - margin, X.max(axis=1) + margin
     x1, x2 = np.meshgrid(np.linspace(x1_min, x1_max, resolution),

@@ -37,7 +37,7 @@ def gemm_floor(dtype, rng):
     W = [rng.standard_normal((n_out, n_in)).astype(dtype)
          for n_in, n_out in zip(UNITS[:-1], UNITS[1:])]
     A = [rng.standard_normal((n, BATCH)).astype(dtype) for n in UNITS]   # A_0 = X, then Z_l
-    dZ = [np.empty((n, BATCH), dtype) for n in UNITS[1:]]
+    dZ = [rng.standard_normal((n, BATCH)).astype(dtype) for n in UNITS[1:]]
     dW = [np.empty_like(w) for w in W]
 
     def step():

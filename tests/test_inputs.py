@@ -98,7 +98,7 @@ def test_step_before_backward(model):
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"dtype": np.int64}, TypeError, "dtype must be np.float32 or np.float64"),
     ({"dtype": "float16"}, TypeError, "dtype must be np.float32 or np.float64"),
-    ({"rng": 1.5}, TypeError, "rng must be None, an int seed or a np.random.Generator"),
+    ({"rng": 1.5}, TypeError, "rng must be None, an int seed >= 0 or a np.random.Generator"),
     ({"l2": -1.0}, ValueError, "l2 must be a finite number >= 0"),
     ({"dropout": 1.0}, ValueError, r"dropout must lie in \[0, 1\)"),
 ])
@@ -134,3 +134,95 @@ def test_replaced_parameters_are_checked(name, value, message):
     setattr(model.layers[0], name, value)
     with pytest.raises(TypeError, match=message):
         model.forward(np.ones((1, 3)))
+
+
+def test_X_with_both_infinities_is_an_error_not_a_warning(model):
+    X = X_GOOD.copy()
+    X[0, 0], X[1, 1] = np.inf, -np.inf
+    with pytest.raises(ValueError, match="X contains NaN or inf"):
+        model.forward(X)
+
+
+def test_X_beyond_float32_range():
+    model = nn.NNClassifier([3, 2], rng=0, dtype=np.float32)
+    with pytest.raises(ValueError, match="X holds values beyond the range of float32"):
+        model.forward(np.full((3, 2), 1e39))
+
+
+def test_infinite_label_is_named():
+    with pytest.raises(ValueError, match=r"whole numbers .* such as \[inf\]"):
+        nn.one_hot_convert([0.0, np.inf], 2)
+
+
+def test_negative_seed():
+    with pytest.raises(TypeError, match="rng must be None, an int seed >= 0"):
+        nn.NNClassifier([3, 2], rng=-1)
+
+
+def test_a_cached_forward_pass_invalidates_the_gradient(model):
+    model.loss(X_GOOD, [0, 1, 2, 0])
+    model.forward(X_GOOD[:, ::-1], cache=True)       # new cache, same batch size
+    with pytest.raises(RuntimeError, match=r"call model.loss\(X, t\) first"):
+        model.backward()
+
+
+def test_training_with_another_models_optimizer(model):
+    other = nn.NNClassifier([3, 4, 3], rng=1)
+    with pytest.raises(ValueError, match="optimizer must update the model being trained"):
+        nn.train(model, X_GOOD, [0, 1, 2, 0], nn.SGD(other, 0.1), epochs=1, batch_size=2)
+
+
+@pytest.mark.parametrize("h, error", [(0, ValueError), (-1e-5, ValueError), (1e-20, ValueError),
+                                      ("a", TypeError)])
+def test_gradient_check_step(model, h, error):
+    with pytest.raises(error, match="h must"):
+        nn.gradient_check(model, X_GOOD, [0, 1, 2, 0], h=h)
+
+
+def test_optimizer_needs_a_model():
+    with pytest.raises(TypeError, match="model must be an NNClassifier"):
+        nn.SGD(None, 0.1)
+
+
+@pytest.mark.parametrize("optimizer", [nn.Momentum, nn.Adam])
+def test_optimizer_state_must_match_the_model(model, optimizer):
+    opt = optimizer(model, 0.1)
+    model.loss(X_GOOD, [0, 1, 2, 0])
+    model.backward()
+    opt.step()
+    model.layers.append(nn.Linear(3, 3, rng=0))      # the model changed under the optimizer
+    model.layers[-1].dW, model.layers[-1].db = np.zeros((3, 3)), np.zeros((3, 1))
+    with pytest.raises(ValueError, match="parameters changed since this optimizer's first step"):
+        opt.step()
+
+
+def test_read_only_parameters_fail_loudly(model):
+    model.loss(X_GOOD, [0, 1, 2, 0])
+    model.backward()
+    model.layers[0].W.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        nn.SGD(model, 0.1).step()
+
+
+def test_softmax_and_log_sum_exp_take_lists_and_integers():
+    np.testing.assert_allclose(nn.softmax([[0], [120]]), [[np.exp(-120)], [1.0]], rtol=1e-12)
+    np.testing.assert_allclose(nn.softmax(np.array([[0], [255]], dtype=np.uint8)),
+                               [[np.exp(-255)], [1.0]], rtol=1e-12)
+    np.testing.assert_allclose(nn.log_sum_exp([[0.0], [0.0]]), [[np.log(2)]], rtol=1e-15)
+    with pytest.raises(TypeError, match="Z must hold real numbers"):
+        nn.softmax([["a"]])
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"random_state": np.random.default_rng(0)}, TypeError, "random_state must be an int"),
+    ({"val_size": 0.001}, ValueError, "val_size = 0.001 leaves fewer than 10"),
+    ({"val_size": 0.5, "test_size": 0.5}, ValueError, "val_size \\+ test_size must be below 1"),
+])
+def test_bad_digits_split(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        nn.load_digits_split(**kwargs)
+
+
+def test_plot_decision_boundary_needs_a_2d_model():
+    with pytest.raises(ValueError, match="a model with 2 inputs, this one has 3"):
+        nn.plot_decision_boundary(nn.NNClassifier([3, 2], rng=0), np.ones((2, 4)), [0, 1, 0, 1])

@@ -113,6 +113,17 @@ def test_dropout_backward_matches_finite_differences_under_a_fixed_mask():
         np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
 
 
+def test_dropout_keeps_units_with_probability_one_minus_rate():
+    X, t = data(4, 500, 3, 15)
+    model = nn.NNClassifier([4, 200, 3], rng=15, dropout=0.2)
+    model.loss(X, t)
+    mask = model._masks[0]
+    assert set(np.unique(mask)) == {0.0, np.float64(1 / 0.8)}
+    # 100,000 draws: the dropped fraction is within 0.5% of 0.2 (about 4 standard errors).
+    assert np.mean(mask == 0) == pytest.approx(0.2, abs=0.005)
+    assert mask.mean() == pytest.approx(1.0, abs=0.01)     # inverted dropout: E[mask] = 1
+
+
 def test_dropout_is_training_only():
     X, _ = data(4, 50, 3, 5)
     model = nn.NNClassifier([4, 8, 3], rng=5, dropout=0.5)
@@ -239,11 +250,13 @@ def test_same_seed_same_weights():
 
 
 def test_module_leaves_global_random_state_alone():
-    state = np.random.get_state()[1].copy()
+    state = np.random.get_state()
     X, t = data(3, 20, 2, 13)
     model = nn.NNClassifier([3, 4, 2], rng=13, dropout=0.3)
     nn.train(model, X, t, nn.SGD(model, 0.1), epochs=2, batch_size=5, rng=1)
-    np.testing.assert_array_equal(np.random.get_state()[1], state)
+    after = np.random.get_state()
+    np.testing.assert_array_equal(after[1], state[1])
+    assert after[0] == state[0] and after[2:] == state[2:]    # position in the key, Gaussian cache
 
 
 def test_training_is_reproducible():

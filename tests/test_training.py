@@ -78,40 +78,61 @@ def gradients_after(model, X, t):
     return [(layer.dW.copy(), layer.db.copy()) for layer in model.layers]
 
 
+def test_train_reshuffles_every_epoch_and_handles_a_batch_larger_than_the_data():
+    X, t = make_moons(n_samples=30, noise=0.1, random_state=2)
+    for batch_size in (7, 100):
+        model = nn.NNClassifier([2, 5, 2], rng=2)
+        nn.train(model, X.T, t, nn.SGD(model, 0.2), epochs=3, batch_size=batch_size, rng=4)
+        twin = nn.NNClassifier([2, 5, 2], rng=2)
+        optimizer, rng = nn.SGD(twin, 0.2), np.random.default_rng(4)
+        for _ in range(3):
+            order = rng.permutation(30)                   # a new order every epoch
+            for start in range(0, 30, batch_size):
+                batch = order[start:start + batch_size]
+                twin.loss(X.T[:, batch], t[batch])
+                twin.backward()
+                optimizer.step()
+        for a, b in zip(model.layers, twin.layers):
+            np.testing.assert_array_equal(a.W, b.W)
+
+
 def test_momentum_first_steps():
     rng = np.random.default_rng(2)
     X, t = rng.standard_normal((3, 10)), rng.integers(0, 2, 10)
     model = nn.NNClassifier([3, 4, 2], rng=2)
-    W = [layer.W.copy() for layer in model.layers]
-    velocity = [np.zeros_like(w) for w in W]
+    params = [[layer.W.copy(), layer.b.copy()] for layer in model.layers]
+    velocity = [[np.zeros_like(p) for p in pair] for pair in params]
     optimizer = nn.Momentum(model, lr=0.05, beta=0.8)
     for _ in range(3):
         grads = gradients_after(model, X, t)
         optimizer.step()
-        for i, (dW, _) in enumerate(grads):
-            velocity[i] = 0.8 * velocity[i] - 0.05 * dW
-            W[i] = W[i] + velocity[i]
-            np.testing.assert_allclose(model.layers[i].W, W[i], rtol=1e-14, atol=1e-15)
+        for i, layer in enumerate(model.layers):
+            for j, actual in enumerate((layer.W, layer.b)):
+                velocity[i][j] = 0.8 * velocity[i][j] - 0.05 * grads[i][j]
+                params[i][j] = params[i][j] + velocity[i][j]
+                np.testing.assert_allclose(actual, params[i][j], rtol=1e-14, atol=1e-15)
 
 
 def test_adam_first_steps():
     rng = np.random.default_rng(3)
     X, t = rng.standard_normal((3, 10)), rng.integers(0, 3, 10)
     model = nn.NNClassifier([3, 5, 3], rng=3)
-    b = [layer.b.copy() for layer in model.layers]
-    m = [np.zeros_like(x) for x in b]
-    v = [np.zeros_like(x) for x in b]
+    params = [[layer.W.copy(), layer.b.copy()] for layer in model.layers]
+    m = [[np.zeros_like(p) for p in pair] for pair in params]
+    v = [[np.zeros_like(p) for p in pair] for pair in params]
     lr, beta1, beta2, eps = 0.01, 0.9, 0.999, 1e-8
     optimizer = nn.Adam(model, lr=lr)
     for step in range(1, 4):
         grads = gradients_after(model, X, t)
         optimizer.step()
-        for i, (_, db) in enumerate(grads):
-            m[i] = beta1 * m[i] + (1 - beta1) * db
-            v[i] = beta2 * v[i] + (1 - beta2) * db**2
-            m_hat, v_hat = m[i] / (1 - beta1**step), v[i] / (1 - beta2**step)
-            b[i] = b[i] - lr * m_hat / (np.sqrt(v_hat) + eps)
-            np.testing.assert_allclose(model.layers[i].b, b[i], rtol=1e-13, atol=1e-15)
+        for i, layer in enumerate(model.layers):
+            for j, actual in enumerate((layer.W, layer.b)):
+                g = grads[i][j]
+                m[i][j] = beta1 * m[i][j] + (1 - beta1) * g
+                v[i][j] = beta2 * v[i][j] + (1 - beta2) * g**2
+                m_hat, v_hat = m[i][j] / (1 - beta1**step), v[i][j] / (1 - beta2**step)
+                params[i][j] = params[i][j] - lr * m_hat / (np.sqrt(v_hat) + eps)
+                np.testing.assert_allclose(actual, params[i][j], rtol=1e-13, atol=1e-15)
         if step == 1:
             # With bias correction the first step moves each parameter by about lr.
             moved = np.abs(model.layers[0].b)
@@ -142,13 +163,27 @@ def test_sgd_step(dtype, rtol, layout):
 # ---------------------------------------------------------------------------
 
 def test_save_load_round_trip(tmp_path):
-    model = nn.NNClassifier([5, 6, 4, 3], rng=5, dtype=np.float32, l2=0.01)
+    model = nn.NNClassifier([5, 6, 4, 3], rng=5, dtype=np.float32, l2=0.01, dropout=0.25)
     X = np.random.default_rng(5).standard_normal((5, 20))
-    model.save(tmp_path / "model.npz")
-    loaded = nn.NNClassifier.load(tmp_path / "model.npz")
-    assert loaded.units == [5, 6, 4, 3] and loaded.dtype == np.float32 and loaded.l2 == 0.01
+    model.save(str(tmp_path / "model"))               # np.savez's rule: .npz is added
+    assert (tmp_path / "model.npz").is_file()
+    loaded = nn.NNClassifier.load(tmp_path / "model", rng=3)
+    assert loaded.units == [5, 6, 4, 3] and loaded.dtype == np.float32
+    assert loaded.l2 == 0.01 and loaded.dropout == 0.25
     np.testing.assert_array_equal(loaded.forward_probs(X), model.forward_probs(X))
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_loaded_dropout_masks_follow_the_rng(tmp_path):
+    nn.NNClassifier([3, 50, 2], rng=0, dropout=0.5).save(tmp_path / "m.npz")
+    X, t = np.ones((3, 4)), [0, 1, 0, 1]
+    masks = []
+    for seed in (1, 1, 2):
+        model = nn.NNClassifier.load(tmp_path / "m.npz", rng=seed)
+        model.loss(X, t)
+        masks.append(model._masks[0])
+    np.testing.assert_array_equal(masks[0], masks[1])
+    assert not np.array_equal(masks[0], masks[2])
 
 
 def test_load_missing_file(tmp_path):
@@ -168,6 +203,17 @@ def test_load_other_npz(tmp_path):
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
     with pytest.raises(ValueError, match=r"missing \['dropout', 'dtype', 'l2', 'units'\]"):
         nn.NNClassifier.load(tmp_path / "other.npz")
+
+
+def test_load_corrupt_settings(tmp_path):
+    path = tmp_path / "model.npz"
+    nn.NNClassifier([3, 2], rng=0).save(path)
+    with np.load(path) as data:
+        arrays = dict(data)
+    arrays["dtype"] = np.array("int64")
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="does not describe a model NNClassifier can build: dtype"):
+        nn.NNClassifier.load(path)
 
 
 def test_load_mismatched_shapes(tmp_path):
