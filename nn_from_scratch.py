@@ -302,20 +302,38 @@ class NNClassifier:
                              f"got {units}")
         for i, u in enumerate(units):
             _positive_int(u, f"units[{i}]")
-        if isinstance(l2, bool) or not isinstance(l2, Real):
-            raise TypeError(f"l2 must be a number, got {l2!r}")
-        if not (np.isfinite(l2) and l2 >= 0):
-            raise ValueError(f"l2 must be a finite number >= 0, got {l2}")
         self.units = [int(u) for u in units]
         self.n_classes = self.units[-1]
         self.dtype = _as_float_dtype(dtype)
-        self.l2 = float(l2)
-        self.dropout = _fraction(dropout, "dropout")
+        self.l2 = l2                    # both checked by the properties below
+        self.dropout = dropout
         self.rng = _as_rng(rng)
         self.layers = [Linear(n_in, n_out, self.rng, self.dtype)
                        for n_in, n_out in zip(self.units[:-1], self.units[1:])]
         self._masks = [None] * (len(self.layers) - 1)
         self.dZ_L = None
+
+    # l2 and dropout are properties so that changing them later, model.dropout = 0.5,
+    # is checked like the constructor's arguments.
+    @property
+    def l2(self):
+        return self._l2
+
+    @l2.setter
+    def l2(self, value):
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise TypeError(f"l2 must be a number, got {value!r}")
+        if not (np.isfinite(value) and value >= 0):
+            raise ValueError(f"l2 must be a finite number >= 0, got {value}")
+        self._l2 = float(value)
+
+    @property
+    def dropout(self):
+        return self._dropout
+
+    @dropout.setter
+    def dropout(self, value):
+        self._dropout = _fraction(value, "dropout")
 
     def __repr__(self):
         extras = "".join(f", {k}={v}" for k, v in (("l2", self.l2), ("dropout", self.dropout)) if v)

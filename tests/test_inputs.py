@@ -226,3 +226,10 @@ def test_bad_digits_split(kwargs, error, message):
 def test_plot_decision_boundary_needs_a_2d_model():
     with pytest.raises(ValueError, match="a model with 2 inputs, this one has 3"):
         nn.plot_decision_boundary(nn.NNClassifier([3, 2], rng=0), np.ones((2, 4)), [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("name, value, error", [("dropout", 1.0, ValueError), ("l2", -5, ValueError),
+                                                ("l2", "big", TypeError)])
+def test_settings_changed_later_are_checked(model, name, value, error):
+    with pytest.raises(error, match=f"{name} must"):
+        setattr(model, name, value)
