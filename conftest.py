@@ -1,11 +1,18 @@
 """pytest setup shared by the unit tests and the notebooks (nbval).
 
-The notebook kernels that nbval starts inherit this process's environment. One
-BLAS thread is faster for this project's small matrices and keeps the run steady
-when the two cores are busy with something else; it does not change any result
-(OpenBLAS splits a matrix product by output blocks, never along the summed axis).
+The notebook kernels that nbval starts inherit this process's environment:
+
+* Figures go to a temporary folder (nn.figures_dir() reads NN_FROM_SCRATCH_FIGURES),
+  so running the tests never rewrites the committed PNGs in figures/. Their bytes
+  can differ between machines: another OpenBLAS kernel moves the last bits of a
+  product, and an anti-aliased pixel with them.
+* One BLAS thread: faster for this project's small matrices and steadier when the
+  two cores are busy. It can change the last bits of a product (another split of
+  the work); every printed number is rounded well above that.
 """
 import os
+import tempfile
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ["NN_FROM_SCRATCH_FIGURES"] = tempfile.mkdtemp(prefix="nn_from_scratch_figures_")

@@ -1,111 +1,1218 @@
 """A fully connected neural network classifier, derived by hand and written in NumPy.
 
-This is the one helper module of the nn-from-scratch notebooks. Read it top to
-bottom: every function states the shapes it takes and the equation it computes,
-and the notebooks derive each equation before using it.
+The one helper module of the nn-from-scratch notebooks. It reads top to bottom
+in the order of the lessons: building blocks, the classifier (forward, loss,
+backward), optimizers, training, gradient checking, graders for the exercises,
+data and figures. The argument checks are gathered at the end, apart from the
+mathematics: every public function checks its arguments in its first lines and
+then computes exactly the equations in its docstring.
 
-Conventions (the same as in the notebooks)
-------------------------------------------
+Notation (the notation card of 01_derivation)
+---------------------------------------------
 * A mini-batch is a matrix whose **columns are samples**: ``X`` has shape
-  ``(n_features, n)``.
-* Labels ``t`` are integers in ``[0, K)`` with shape ``(n,)``; the one-hot
+  ``(d_0, n)``; sample ``s`` is column ``s``.
+* Labels ``t`` are integers in ``0, ..., K-1``, shape ``(n,)``; the one-hot
   targets ``T = one_hot_convert(t, K)`` have shape ``(K, n)``.
-* Layer ``l`` computes ``Z_l = W_l A_{l-1} + b_l`` and ``A_l = f_l(Z_l)``, with
-  ``A_0 = X``, ReLU for the hidden layers and softmax for the last one.
-* A name that starts with ``d`` is a gradient with respect to the rest of the
-  name and has its shape: ``dW`` is dL/dW, L the mean loss over the mini-batch.
-  The one exception is ``dZ_L = softmax(Z_L) - T``: its columns are the
-  per-sample gradients dL_i/dz_L, as in the derivation (the mean loss's is dZ_L / n).
+* Layer ``l = 1, ..., L`` computes ``Z_l = W_l A_{l-1} + b_l`` and
+  ``A_l = f(Z_l)``, with ``A_0 = X``, the activation ``f`` (ReLU by default) in the
+  hidden layers and the softmax on the logits ``Z_L``. ``W_l`` has shape
+  ``(d_l, d_{l-1})``.
+* The loss ``L`` is the mean over the mini-batch of the per-sample negative
+  log-likelihood ``L_s``, plus ``(l2 / 2) sum_l ||W_l||_F^2`` when ``l2 > 0``.
+* A name that starts with ``d`` is a gradient of ``L`` with respect to the rest of
+  the name and has its shape: ``dW`` is dL/dW_l, ``dZ_L = (softmax(Z_L) - T) / n``.
+  The per-sample error signal is ``Delta_l = n dZ_l`` (column s is dL_s/dz_l).
 * Randomness is explicit: whatever draws numbers takes ``rng``, an int seed or
   a ``np.random.Generator``. Nothing here touches the global ``np.random``.
 """
+import copy
+import os
+import re
+import zipfile
+from collections import namedtuple
 from numbers import Integral, Real
 from os import PathLike
 from pathlib import Path
 
 import numpy as np
-from scipy.linalg import get_blas_funcs
+from scipy.special import expit
 
 __all__ = [
-    "Linear", "relu", "d_relu", "one_hot_convert", "log_sum_exp", "softmax",
-    "NNClassifier", "SGD", "Momentum", "Adam", "gradient_check", "train",
-    "accuracy", "load_digits_split", "save_fig", "save_animation",
-    "plot_decision_boundary", "FIGURES",
+    "relu", "d_relu", "leaky_relu", "d_leaky_relu", "tanh", "d_tanh", "sigmoid",
+    "d_sigmoid", "ACTIVATIONS", "one_hot_convert", "log_sum_exp", "softmax",
+    "softmax_cross_entropy", "Linear", "BatchNorm", "NNClassifier", "SGD", "Momentum",
+    "Adam", "train", "accuracy", "repeat_over_seeds", "mean_sd", "binomial_se",
+    "central_difference", "relative_error", "gradient_check", "grade_output_gradient",
+    "grade_layer_backward", "grade_backward", "grade_training_loop", "grade_adam_step",
+    "load_digits_split",
+    "figures_dir", "save_fig", "save_animation", "plot_decision_boundary",
 ]
 
+
+# ============================================================================
+# 1. Building blocks
+# ============================================================================
+
+# Activations, each beside its derivative. Every one keeps the shape and float
+# dtype of its input and is safe for any finite input (no overflow).
+
+def relu(Z):
+    """ReLU, f(z) = max(0, z), elementwise."""
+    return np.maximum(Z, 0)
+
+
+def d_relu(Z):
+    """f'(z) = 1 if z > 0 else 0. (f has a kink at 0; like every framework we take f'(0) = 0.)"""
+    Z = np.asarray(Z)
+    return (Z > 0).astype(Z.dtype)
+
+
+LEAKY_SLOPE = 0.01
+
+
+def leaky_relu(Z):
+    """Leaky ReLU, f(z) = z if z > 0 else 0.01 z: a small slope keeps negative units alive."""
+    Z = np.asarray(Z)
+    return np.where(Z > 0, Z, LEAKY_SLOPE * Z)
+
+
+def d_leaky_relu(Z):
+    """f'(z) = 1 if z > 0 else 0.01 (0.01 at the kink, as for ReLU's f'(0) = 0)."""
+    Z = np.asarray(Z)
+    return np.where(Z > 0, 1, LEAKY_SLOPE).astype(Z.dtype)
+
+
+def tanh(Z):
+    """Hyperbolic tangent, f(z) = (e^z - e^-z) / (e^z + e^-z), in (-1, 1) and centred on 0."""
+    return np.tanh(Z)
+
+
+def d_tanh(Z):
+    """f'(z) = 1 - tanh(z)^2, at most 1 (at z = 0)."""
+    return 1 - np.tanh(Z) ** 2
+
+
+def sigmoid(Z):
+    """Logistic sigmoid, f(z) = 1 / (1 + e^-z), in (0, 1). scipy's expit never overflows."""
+    return expit(Z)
+
+
+def d_sigmoid(Z):
+    """f'(z) = f(z) (1 - f(z)), at most 1/4 (at z = 0)."""
+    S = expit(Z)
+    return S * (1 - S)
+
+
+ACTIVATIONS = {"relu": (relu, d_relu), "leaky_relu": (leaky_relu, d_leaky_relu),
+               "tanh": (tanh, d_tanh), "sigmoid": (sigmoid, d_sigmoid)}
+
+
+def one_hot_convert(t, n_classes, dtype=np.float64):
+    """One-hot targets T, shape (K, n), from integer labels t, shape (n,): T[k, s] = [t_s == k].
+
+    T has the float dtype of the model, so that softmax(Z) - T promotes nothing.
+    """
+    t, n_classes, dtype = _check_one_hot(t, n_classes, dtype)
+    T = np.zeros((n_classes, t.shape[0]), dtype=dtype)
+    T[t, np.arange(t.shape[0])] = 1
+    return T
+
+
+def log_sum_exp(Z):
+    """log sum_k exp(Z[k, s]) for every column s, shape (1, n), without overflow.
+
+    With m_s = max_k Z[k, s]:  log sum_k exp(z_k) = m_s + log sum_k exp(z_k - m_s),
+    and every exponent is <= 0.
+    """
+    Z = _as_float_array(Z, "Z")
+    m = Z.max(axis=0, keepdims=True)
+    return m + np.log(np.exp(Z - m).sum(axis=0, keepdims=True))
+
+
+def softmax(Z):
+    """Column-wise softmax, exp(z_k) / sum_j exp(z_j), without overflow.
+
+    Shifting every z_j by m = max_j z_j changes nothing in the ratio and keeps every
+    exponent <= 0. (exp(z - log_sum_exp(z)) would be as safe, but rounding log_sum_exp
+    costs a relative error of about eps |m| for large logits.)
+    """
+    Z = _as_float_array(Z, "Z")
+    E = np.exp(Z - Z.max(axis=0, keepdims=True))
+    return E / E.sum(axis=0, keepdims=True)
+
+
+def softmax_cross_entropy(Z, t, mean=True):
+    """Negative log-likelihood of labels t under softmax(Z), and its gradient with respect to Z.
+
+        L_s = -z_{t_s, s} + log sum_k exp(z_{k, s})          (per sample s)
+        dL_s/dz_s = softmax(z_s) - T[:, s]
+
+    With mean=True returns (L, dZ): the mean loss L = (1/n) sum_s L_s, a float, and
+    dZ = (softmax(Z) - T) / n, its gradient. With mean=False returns (losses, Delta):
+    the n per-sample losses and Delta = softmax(Z) - T, whose column s is dL_s/dz_s.
+    """
+    Z, t = _check_logits_and_labels(Z, t)
+    n = Z.shape[1]
+    losses = log_sum_exp(Z)[0] - Z[t, np.arange(n)]
+    Delta = softmax(Z)
+    Delta[t, np.arange(n)] -= 1                       # softmax(Z) - T, T one-hot
+    if mean:
+        return float(losses.mean()), Delta / n
+    return losses, Delta
+
+
+class Linear:
+    """A fully connected layer: Z = W X + b.
+
+    W, shape (n_out, n_in), starts from He initialisation, W_ij ~ N(0, 2 / n_in);
+    b, shape (n_out, 1), from zeros. With bias=False the layer has no b (batch
+    normalisation, which follows it, subtracts any constant anyway).
+    dW and db hold the gradients that NNClassifier.backward fills.
+    """
+
+    def __init__(self, n_in, n_out, rng=None, dtype=np.float64, bias=True):
+        n_in, n_out, rng, dtype = _check_linear(n_in, n_out, rng, dtype)
+        # Drawn in float64 and rounded, so float32 and float64 models built from the
+        # same seed start from the same weights (up to rounding).
+        self.W = (rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)).astype(dtype)
+        self.b = np.zeros((n_out, 1), dtype=dtype) if bias else None
+        self.dW = self.db = None
+        self.A_prev = self.Z = None
+
+    def __call__(self, X, cache=False):
+        """Z = W X + b for X of shape (n_in, n): Z has shape (n_out, n).
+
+        With cache=True the layer keeps its input X as A_prev and its output as Z (by
+        reference) for the backward pass: dW = dZ A_prev^T needs A_prev, f'(Z) needs Z.
+        """
+        X = _check_layer_input(X, self.W)
+        Z = self.W @ X if self.b is None else self.W @ X + self.b
+        if cache:
+            self.A_prev, self.Z = X, Z
+        return Z
+
+
+class BatchNorm:
+    """Batch normalisation of each unit over the mini-batch (Ioffe and Szegedy 2015).
+
+    For Z of shape (d, n), per unit (row), over the n samples:
+        mu = mean_s z_s,  var = mean_s (z_s - mu)^2,  sigma = sqrt(var + eps)
+        zhat = (z - mu) / sigma,   y = gamma zhat + beta
+    gamma and beta, shape (d, 1), are learnt (they start at 1 and 0). Training uses
+    the batch's mu and var and updates the running averages
+        running_mean <- (1 - momentum) running_mean + momentum mu
+        running_var  <- (1 - momentum) running_var  + momentum var n / (n - 1)
+    which evaluation uses in their place. Backward, in compact form (11_batch_norm),
+    for dY = dL/dY:
+        dgamma = sum_s dY zhat,   dbeta = sum_s dY,
+        dZ = (gamma / sigma) (dY - mean_s dY - zhat mean_s(dY zhat))
+    """
+
+    def __init__(self, n_units, dtype=np.float64, eps=1e-5, momentum=0.1):
+        n_units, dtype = _check_batch_norm(n_units, dtype)
+        self.eps, self.momentum = eps, momentum
+        self.gamma = np.ones((n_units, 1), dtype=dtype)
+        self.beta = np.zeros((n_units, 1), dtype=dtype)
+        self.running_mean = np.zeros((n_units, 1), dtype=dtype)
+        self.running_var = np.ones((n_units, 1), dtype=dtype)
+        self.dgamma = self.dbeta = None
+        self.Zhat = self.sigma = None
+
+    def __call__(self, Z, training=False):
+        """Y = gamma zhat + beta; training=True normalises with the batch's statistics."""
+        if training:
+            n = _check_batch_norm_batch(Z)
+            mu = Z.mean(axis=1, keepdims=True)
+            var = Z.var(axis=1, keepdims=True)
+            self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mu
+            self.running_var = ((1 - self.momentum) * self.running_var
+                                + self.momentum * var * (n / (n - 1)))
+            self.sigma = np.sqrt(var + self.eps)
+            self.Zhat = (Z - mu) / self.sigma
+            return self.gamma * self.Zhat + self.beta
+        Zhat = (Z - self.running_mean) / np.sqrt(self.running_var + self.eps)
+        return self.gamma * Zhat + self.beta
+
+    def backward(self, dY):
+        """Fill dgamma and dbeta and return dZ, for dY = dL/dY of the last training call."""
+        self.dgamma = np.sum(dY * self.Zhat, axis=1, keepdims=True)
+        self.dbeta = np.sum(dY, axis=1, keepdims=True)
+        return (self.gamma / self.sigma) * (dY - dY.mean(axis=1, keepdims=True)
+                                            - self.Zhat * np.mean(dY * self.Zhat, axis=1,
+                                                                  keepdims=True))
+
+
+# ============================================================================
+# 2. The classifier
+# ============================================================================
+
+class NNClassifier:
+    """A fully connected classifier: hidden layers with an activation, a softmax output.
+
+    Parameters
+    ----------
+    units : sequence of int
+        Widths d_0, ..., d_L from the input to the output: [2, 10, 2] is 2 features,
+        one hidden layer of 10 units and K = 2 classes.
+    rng : int, np.random.Generator or None
+        Source of the initial weights and of the dropout masks.
+    dtype : np.float32 or np.float64
+        Every array the model makes has this dtype.
+    l2 : float >= 0
+        Weight decay: the loss gains (l2 / 2) sum_l ||W_l||_F^2 (weights only).
+    dropout : float in [0, 1)
+        Probability of zeroing a hidden unit in the training pass (inverted dropout).
+    activation : "relu", "leaky_relu", "tanh" or "sigmoid"
+        The hidden layers' f.
+    batch_norm : bool
+        Normalise every hidden layer's Z_l over the mini-batch before f (then its
+        Linear has no b: BatchNorm's beta takes its place).
+
+    Usage: ``loss = model.loss(X, t); model.backward(); optimizer.step()``.
+    """
+
+    def __init__(self, units, rng=None, dtype=np.float64, l2=0.0, dropout=0.0,
+                 activation="relu", batch_norm=False):
+        self.units = _check_units(units)
+        self.n_classes = self.units[-1]
+        self.dtype = _as_float_dtype(dtype)
+        self.rng = _as_rng(rng)
+        self.activation = activation      # the properties below check these three
+        self.l2 = l2
+        self.dropout = dropout
+        self.batch_norm = _check_bool(batch_norm, "batch_norm")
+        L = len(self.units) - 1
+        self.layers = [Linear(d_in, d_out, self.rng, self.dtype,
+                              bias=not (self.batch_norm and l < L))
+                       for l, (d_in, d_out) in enumerate(zip(self.units[:-1], self.units[1:]),
+                                                         start=1)]
+        self.norms = ([BatchNorm(d, self.dtype) for d in self.units[1:-1]]
+                      if self.batch_norm else [])
+        self.clear_cache()
+
+    activation = property(lambda self: self._activation,
+                          lambda self, v: self._set("_activation", _check_activation(v)))
+    l2 = property(lambda self: self._l2,
+                  lambda self, v: self._set("_l2", _number(v, "l2", self.dtype, low=0)))
+    dropout = property(lambda self: self._dropout,
+                       lambda self, v: self._set("_dropout", _number(v, "dropout", self.dtype,
+                                                                     low=0, below=1)))
+
+    def _set(self, name, value):
+        """Settings changed after a training pass make its cache stale for backward()."""
+        setattr(self, name, value)
+        self.clear_cache()
+
+    def clear_cache(self):
+        """Forget the last training pass: backward() then needs a new loss()."""
+        self.dZ_L = None
+        self._H = [None] * (len(self.units) - 2)      # hidden pre-activations
+        self._masks = [None] * (len(self.units) - 2)  # dropout masks (already divided by p)
+
+    def __repr__(self):
+        options = [f"dtype={self.dtype}"] + [
+            f"{name}={value!r}" for name, value, default in (
+                ("activation", self.activation, "relu"), ("batch_norm", self.batch_norm, False),
+                ("l2", self.l2, 0.0), ("dropout", self.dropout, 0.0)) if value != default]
+        return f"NNClassifier({self.units}, {', '.join(options)})"
+
+    # -- the forward pass -------------------------------------------------------
+
+    def forward(self, X, training=False):
+        """Logits Z_L, shape (K, n), for X of shape (d_0, n):
+
+            A_0 = X,  Z_l = W_l A_{l-1} + b_l,  A_l = f(Z_l)  (l < L),  Z_L = W_L A_{L-1} + b_L
+
+        With batch normalisation, A_l = f(BN(Z_l)). training=True is the training pass
+        that loss() makes: it caches what backward() needs, drops hidden units when
+        dropout > 0 and normalises with the batch's statistics (evaluation: the
+        running ones). Raises FloatingPointError if a logit is not finite.
+        """
+        X = _check_X(X, self.units[0], self.dtype)
+        return self._forward(X, training)
+
+    def _forward(self, A, training):
+        _check_parameters(self)
+        f = ACTIVATIONS[self.activation][0]
+        if training:
+            self.clear_cache()
+        with np.errstate(over="ignore", invalid="ignore"):   # reported below, not warned
+            for l, layer in enumerate(self.layers[:-1], start=1):
+                H = layer(A, cache=training)                        # Z_l
+                if self.batch_norm:
+                    H = self.norms[l - 1](H, training)              # BN(Z_l)
+                A = f(H)
+                if training:
+                    self._H[l - 1] = H
+                    if self.dropout:
+                        # Inverted dropout: keep a unit with probability p and divide by p,
+                        # so that the expected activation is the one evaluation sees.
+                        p = 1 - self.dropout
+                        self._masks[l - 1] = (self.rng.random(A.shape, dtype=self.dtype) < p) / p
+                        A = A * self._masks[l - 1]
+            Z_L = self.layers[-1](A, cache=training)
+        _check_finite_logits(Z_L, self)
+        return Z_L
+
+    def loss(self, X, t):
+        """Mean negative log-likelihood of labels t (n,) given X (d_0, n), plus the L2 penalty:
+
+            L = (1/n) sum_s (-z_{t_s} + log sum_k exp(z_k)) + (l2 / 2) sum_l ||W_l||_F^2
+
+        The training pass: it caches dZ_L = (softmax(Z_L) - T) / n for backward().
+        Returns a float; raises FloatingPointError if the loss is not finite.
+        """
+        X, t = _check_X_and_labels(X, t, self)
+        Z_L = self._forward(X, training=True)
+        loss, self.dZ_L = softmax_cross_entropy(Z_L, t)
+        if self.l2:
+            loss += self.l2 / 2 * sum(np.vdot(layer.W, layer.W) for layer in self.layers)
+        return _check_finite_loss(float(loss), self)
+
+    def backward(self):
+        """Backpropagate the mini-batch of the last loss() (01_derivation, section 5).
+
+        Fills dW_l, db_l for every layer l = L, ..., 1 (layer l is self.layers[l - 1]):
+            dZ_L = (softmax(Z_L) - T) / n
+            dW_l = dZ_l A_{l-1}^T  (+ l2 W_l),        db_l = sum over the batch of dZ_l
+            dA_{l-1} = W_l^T dZ_l  (times the dropout mask of A_{l-1}, if any)
+            dZ_{l-1} = f'(Z_{l-1}) * dA_{l-1}
+        With batch normalisation f' is taken at BN(Z_{l-1}) and the result goes back
+        through BatchNorm.backward, which also fills dgamma and dbeta.
+        """
+        _check_backward_ready(self)
+        d_f = ACTIVATIONS[self.activation][1]
+        dZ = self.dZ_L
+        for l in range(len(self.layers), 0, -1):
+            layer = self.layers[l - 1]
+            layer.dW = dZ @ layer.A_prev.T
+            if self.l2:
+                layer.dW += self.l2 * layer.W
+            if layer.b is not None:
+                layer.db = dZ.sum(axis=1, keepdims=True)
+            if l == 1:
+                break                                   # nothing needs dL/dX
+            dA = layer.W.T @ dZ                         # dA_{l-1}
+            if self.dropout:
+                dA *= self._masks[l - 2]
+            dZ = d_f(self._H[l - 2]) * dA               # dZ_{l-1} (or dL/dBN(Z_{l-1}))
+            if self.batch_norm:
+                dZ = self.norms[l - 2].backward(dZ)
+
+    def forward_probs(self, X):
+        """Class probabilities softmax(Z_L), shape (K, n); every column sums to one."""
+        return softmax(self.forward(X))
+
+    def predict(self, X):
+        """Most probable class of every column of X, shape (n,): argmax_k of Z_L."""
+        return np.argmax(self.forward(X), axis=0)
+
+    def nll(self, X, t, mean=True):
+        """Negative log-likelihood in evaluation mode (no dropout, no penalty, running
+        batch-norm statistics): the mean over the samples, or the n per-sample values."""
+        X, t = _check_X_and_labels(X, t, self)
+        return softmax_cross_entropy(self._forward(X, training=False), t, mean=mean)[0]
+
+    def parameters(self):
+        """Every parameter with its gradient: a list of (l, name, P, dP), layer l from 1.
+
+        Names are "W" and "b", and "gamma" and "beta" for batch normalisation.
+        The optimizers update exactly these arrays, in place.
+        """
+        params = []
+        for l, layer in enumerate(self.layers, start=1):
+            params.append((l, "W", layer.W, layer.dW))
+            if layer.b is not None:
+                params.append((l, "b", layer.b, layer.db))
+            if self.batch_norm and l < len(self.layers):
+                norm = self.norms[l - 1]
+                params += [(l, "gamma", norm.gamma, norm.dgamma),
+                           (l, "beta", norm.beta, norm.dbeta)]
+        return params
+
+    def copy(self):
+        """An independent copy: parameters, settings, rng state and cache (copy.deepcopy)."""
+        return copy.deepcopy(self)
+
+    # -- persistence --------------------------------------------------------------
+
+    def save(self, path):
+        """Write the architecture, parameters and batch-norm statistics to an .npz file.
+
+        np.savez, no pickle; like np.savez, adds the suffix .npz to a path that lacks it.
+        """
+        path = _npz_path(path)
+        _check_parameters(self)
+        arrays = {"units": np.array(self.units), "dtype": np.array(self.dtype.name),
+                  "l2": np.array(self.l2), "dropout": np.array(self.dropout),
+                  "activation": np.array(self.activation),
+                  "batch_norm": np.array(self.batch_norm)}
+        arrays.update(self._state_arrays())
+        np.savez(path, **arrays)
+
+    def _state_arrays(self):
+        """Every array save() writes besides the settings, by member name."""
+        arrays = {}
+        for l, name, P, _ in self.parameters():
+            arrays[f"{name}{l}"] = P
+        for l, norm in enumerate(self.norms, start=1):
+            arrays[f"running_mean{l}"] = norm.running_mean
+            arrays[f"running_var{l}"] = norm.running_var
+        return arrays
+
+    @classmethod
+    def load(cls, path, rng=None):
+        """Rebuild a model written by save(); rng seeds its dropout masks, if it has dropout.
+
+        FileNotFoundError for a missing file; ValueError, naming the file and the member,
+        for anything else that is not a model written by save(). Parameters load as they
+        were saved, NaN included.
+        """
+        return _read_model_file(cls, _npz_path(path), rng)
+
+
+# ============================================================================
+# 3. Optimizers. Each step() reads every parameter's gradient and updates the
+#    parameter in place. A model only needs parameters() (a list of
+#    (l, name, P, dP)) and clear_cache(); 07_optimizers uses a 2-D toy.
+# ============================================================================
+
+class SGD:
+    """Gradient descent on the mini-batch gradient:  P <- P - lr dP  for every parameter P."""
+
+    def __init__(self, model, lr):
+        self.model = _check_optimizable(model)
+        self.lr = lr
+
+    lr = property(lambda self: self._lr,
+                  lambda self, v: setattr(self, "_lr", _number(v, "lr", _dtype_of(self.model),
+                                                               low=0, low_open=True)))
+
+    def step(self):
+        for P, dP in _check_step(self.model):
+            P -= self.lr * dP
+        self.model.clear_cache()
+
+
+class Momentum(SGD):
+    """Gradient descent with momentum (Polyak 1964, in the form of Sutskever et al. 2013):
+
+        v <- beta v - lr dP,    P <- P + v          (v starts at zero)
+
+    v, an exponentially decaying sum of past steps, is kept per parameter in
+    ``velocity`` (in the order of model.parameters()) once step() has run.
+    """
+
+    def __init__(self, model, lr, beta=0.9):
+        super().__init__(model, lr)
+        self.beta = beta
+        self.velocity = None
+
+    beta = property(lambda self: self._beta,
+                    lambda self, v: setattr(self, "_beta", _number(v, "beta", _dtype_of(self.model),
+                                                                   low=0, below=1)))
+
+    def step(self):
+        params = _check_step(self.model)          # nothing is written unless all can be
+        if self.velocity is None:
+            self.velocity = [np.zeros_like(P) for P, _ in params]
+        _check_state(params, self.velocity)
+        for (P, dP), v in zip(params, self.velocity):
+            v *= self.beta
+            v -= self.lr * dP
+            P += v
+        self.model.clear_cache()
+
+
+class Adam(SGD):
+    """Adam (Kingma and Ba 2015). At step number k = 1, 2, ...:
+
+        m <- beta1 m + (1 - beta1) dP                  (first moment)
+        v <- beta2 v + (1 - beta2) dP^2                (second moment)
+        m_hat = m / (1 - beta1^k),  v_hat = v / (1 - beta2^k)       (bias correction)
+        P <- P - lr m_hat / (sqrt(v_hat) + eps)
+
+    State: m and v per parameter (in the order of model.parameters()) and k, the
+    number of steps taken.
+    """
+
+    def __init__(self, model, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+        super().__init__(model, lr)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.m = self.v = None
+        self.k = 0
+
+    beta1 = property(lambda self: self._beta1,
+                     lambda self, v: setattr(self, "_beta1", _number(
+                         v, "beta1", _dtype_of(self.model), low=0, below=1)))
+    beta2 = property(lambda self: self._beta2,
+                     lambda self, v: setattr(self, "_beta2", _number(
+                         v, "beta2", _dtype_of(self.model), low=0, below=1)))
+    eps = property(lambda self: self._eps,
+                   lambda self, v: setattr(self, "_eps", _number(
+                       v, "eps", _dtype_of(self.model), low=0, low_open=True)))
+
+    def step(self):
+        params = _check_step(self.model)          # nothing is written unless all can be
+        if self.m is None:
+            self.m = [np.zeros_like(P) for P, _ in params]
+            self.v = [np.zeros_like(P) for P, _ in params]
+        _check_state(params, self.m)
+        self.k += 1
+        for (P, dP), m, v in zip(params, self.m, self.v):
+            m *= self.beta1
+            m += (1 - self.beta1) * dP
+            v *= self.beta2
+            v += (1 - self.beta2) * dP**2
+            m_hat = m / (1 - self.beta1**self.k)
+            v_hat = v / (1 - self.beta2**self.k)
+            P -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        self.model.clear_cache()
+
+
+# ============================================================================
+# 4. Training and measuring
+# ============================================================================
+
+def train(model, X, t, optimizer, epochs, batch_size, rng=None,
+          X_val=None, t_val=None, callback=None):
+    """Mini-batch training: every epoch shuffles the samples with rng and visits each once.
+
+    X (d_0, n) and t (n,) are the training data. Each step takes the next batch_size
+    columns of the shuffled order (the last batch of an epoch may be smaller), computes
+    the loss, backpropagates and calls optimizer.step().
+
+    Returns a dict of arrays with one entry per epoch:
+      "loss": mean training loss over the epoch's mini-batches, as loss() returns it
+              (with the L2 penalty and the dropout noise when those are on);
+      "val_loss", "val_accuracy": on (X_val, t_val) after the epoch, in evaluation
+              mode, when those are given.
+    callback(epoch, model), if given, is called after every epoch (epoch from 1).
+
+    Raises FloatingPointError, naming the epoch and the learning rate, when the loss
+    stops being finite: the model then holds the parameters of the last finite loss's
+    step. Every argument is checked before the first update.
+    """
+    X, t, X_val, t_val, epochs, batch_size = _check_training(
+        model, X, t, optimizer, epochs, batch_size, X_val, t_val, callback)
+    rng = _as_rng(rng)
+    n = X.shape[1]
+    history = {"loss": []}
+    if X_val is not None:
+        history.update(val_loss=[], val_accuracy=[])
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(n)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            batch = order[start:start + batch_size]
+            try:
+                loss = model.loss(X[:, batch], t[batch])
+            except FloatingPointError as error:
+                raise FloatingPointError(
+                    f"training diverged in epoch {epoch} with learning rate "
+                    f"{optimizer.lr:g}: {error}. Try a smaller learning rate.") from None
+            model.backward()
+            optimizer.step()
+            total += loss * len(batch)          # the last batch may be smaller
+        history["loss"].append(total / n)
+        if X_val is not None:
+            history["val_loss"].append(model.nll(X_val, t_val))
+            history["val_accuracy"].append(accuracy(model, X_val, t_val))
+        if callback is not None:
+            callback(epoch, model)
+    return {key: np.array(values) for key, values in history.items()}
+
+
+def accuracy(model, X, t):
+    """Fraction of the columns of X whose predicted class equals t."""
+    X, t = _check_X_and_labels(X, t, _check_model(model))
+    return float(np.mean(model.predict(X) == t))
+
+
+def repeat_over_seeds(run, seeds=5):
+    """[run(seed) for seed in seeds] as an array: a result over several seeds, not one.
+
+    seeds is an int (then 0, 1, ..., seeds - 1) or a sequence of ints. run(seed) returns
+    a number or an array of a fixed shape; the result has one row per seed.
+    """
+    seeds = _check_seeds(seeds)
+    _check_callable(run, "run")
+    return np.array([run(seed) for seed in seeds])
+
+
+def mean_sd(values, decimals=3):
+    """'mean +/- sd' of the numbers in values (sd with n - 1: the spread between seeds)."""
+    values = _check_sample(values)
+    return f"{values.mean():.{decimals}f} +/- {values.std(ddof=1):.{decimals}f}"
+
+
+def binomial_se(p, n):
+    """Standard error of an accuracy p measured on n independent samples: sqrt(p (1 - p) / n)."""
+    p, n = _check_binomial(p, n)
+    return float(np.sqrt(p * (1 - p) / n))
+
+
+# ============================================================================
+# 5. Checking gradients
+# ============================================================================
+
+def central_difference(f, P, h=1e-5):
+    """Numerical gradient of the number f() with respect to the array P, by central differences:
+
+        df/dP[i] ~ (f(P + h e_i) - f(P - h e_i)) / (2h)
+
+    P is changed in place, one entry at a time, and restored: f must read P. Calls f
+    twice per entry, first at +h, then at -h. Returns an array of P's shape.
+    """
+    _check_callable(f, "f")
+    P, h = _check_difference(P, h)
+    grad = np.zeros(P.shape)
+    for i in np.ndindex(P.shape):
+        saved = P[i]
+        P[i] = saved + h
+        plus = f()
+        P[i] = saved - h
+        minus = f()
+        P[i] = saved
+        grad[i] = (plus - minus) / (2 * h)
+    return grad
+
+
+def relative_error(a, b):
+    """||a - b|| / max(1e-8, ||a|| + ||b||) (Frobenius norms): independent of scale;
+    below 1e-7 is agreement in float64, a bug gives 1e-2 or more."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.linalg.norm(a - b) / max(1e-8, np.linalg.norm(a) + np.linalg.norm(b)))
+
+
+GradientCheck = namedtuple("GradientCheck", "layer name rel_error kinks")
+
+
+def gradient_check(model, X, t, h=1e-5):
+    """Compare backward() with central differences for every parameter of every layer.
+
+    Returns one GradientCheck(layer, name, rel_error, kinks) per parameter, layer from 1,
+    with rel_error = relative_error(analytic, numeric). A difference whose +h or -h
+    moves a ReLU (or leaky ReLU) unit across its kink at 0 measures the slope of two
+    pieces, not the derivative: such entries are left out of rel_error and counted in
+    kinks (rel_error is NaN if that leaves none). Dropout masks are drawn once and reused by every evaluation. Works on a
+    copy: the model is left as it was. Two loss evaluations per entry: use small networks.
+    """
+    X, t = _check_X_and_labels(X, t, _check_model(model))
+    model = model.copy()
+    _check_gradient_check(model, h)
+    state = model.rng.bit_generator.state        # the same dropout masks every time
+    patterns = []
+
+    def loss():
+        model.rng.bit_generator.state = state
+        value = model.loss(X, t)
+        patterns.append(_kink_pattern(model))
+        return value
+
+    loss()
+    model.backward()
+    base = patterns.pop()
+    rows = []
+    for l, name, P, dP in model.parameters():
+        analytic = dP.copy()
+        patterns.clear()
+        numeric = central_difference(loss, P, h)
+        crossed = np.array([not (np.array_equal(plus, base) and np.array_equal(minus, base))
+                            for plus, minus in zip(patterns[::2], patterns[1::2])])
+        crossed = crossed.reshape(P.shape)
+        error = (relative_error(analytic[~crossed], numeric[~crossed]) if not crossed.all()
+                 else float("nan"))              # no entry left to compare
+        rows.append(GradientCheck(l, name, error, int(crossed.sum())))
+    return rows
+
+
+def _kink_pattern(model):
+    """Which side of its kink every hidden unit of the last training pass is on."""
+    if model.activation not in ("relu", "leaky_relu") or not model._H:
+        return np.zeros(0, dtype=bool)
+    return np.concatenate([(H > 0).ravel() for H in model._H])
+
+
+# ============================================================================
+# 6. Graders for the "your turn" cells. Each runs the learner's function on a
+#    small problem, compares every part with this module's reference and with
+#    central differences, and prints one line per part: correct, or what is
+#    wrong and where. Returns True when every part is right. An empty body
+#    (returns None) or NotImplementedError is "not attempted yet", not an error.
+# ============================================================================
+
+def grade_output_gradient(fn):
+    """Grade fn(Z, t) -> Delta = softmax(Z) - T, shape (K, n): column s is dL_s/dz_s."""
+    _check_callable(fn, "fn")
+    rng = np.random.default_rng(2024)
+    Z, t = rng.standard_normal((4, 5)), rng.integers(0, 4, size=5)
+    Z_big = Z + 1000.0                          # logits that overflow a naive exp()
+    results = []
+    for label, logits in (("Delta, ordinary logits", Z), ("Delta, logits near 1000", Z_big)):
+        got = _attempt(fn, logits.copy(), t.copy())
+        if got is _NOT_ATTEMPTED:
+            return _not_attempted("output_gradient")
+        P, T = softmax(logits), one_hot_convert(t, 4)
+        numeric = central_difference(lambda: softmax_cross_entropy(logits, t, mean=False)[0].sum(),
+                                     logits)
+        hints = {"(P - T) / n, the gradient of the mean loss (this asks for the per-sample columns)":
+                 (P - T) / logits.shape[1], "P alone: the - T is missing": P}
+        if logits is Z:                         # exp(Z) overflows for the large logits
+            hints["exp(Z) - T: the softmax's normalisation is missing"] = np.exp(Z) - T
+        results.append(_grade_part(label, got, P - T, numeric, hints))
+    return _summary("output_gradient", results)
+
+
+def grade_layer_backward(fn):
+    """Grade fn(dZ, A_prev, W) -> (dW, db, dA_prev) for Z = W A_prev + b, dZ = dL/dZ of the mean loss."""
+    _check_callable(fn, "fn")
+    rng = np.random.default_rng(7)
+    d_out, d_in, n = 3, 4, 5
+    dZ, A_prev, W = (rng.standard_normal((d_out, n)), rng.standard_normal((d_in, n)),
+                     rng.standard_normal((d_out, d_in)))
+    got = _attempt(fn, dZ.copy(), A_prev.copy(), W.copy())
+    if got is _NOT_ATTEMPTED:
+        return _not_attempted("layer_backward")
+    if not (isinstance(got, (tuple, list)) and len(got) == 3):
+        print(f"layer_backward: return the three gradients (dW, db, dA_prev), got {_type_name(got)}"
+              + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""))
+        return False
+    b = np.zeros((d_out, 1))
+    # L is linear in Z here (L = sum dZ * Z), so its central differences are the exact gradients.
+    loss = lambda: float(np.sum(dZ * (W @ A_prev + b)))
+    expected = {"dW": dZ @ A_prev.T, "db": dZ.sum(axis=1, keepdims=True), "dA_prev": W.T @ dZ}
+    numeric = {"dW": central_difference(loss, W), "db": central_difference(loss, b),
+               "dA_prev": central_difference(loss, A_prev)}
+    hints = {"dW": {"dZ A_prev^T / n: dZ already carries the 1/n of the mean": expected["dW"] / n},
+             "db": {"the mean over samples: dZ already carries the 1/n, so sum": expected["db"] / n},
+             "dA_prev": {}}
+    results = [_grade_part(name, part, expected[name], numeric[name], hints[name])
+               for name, part in zip(("dW", "db", "dA_prev"), got)]
+    return _summary("layer_backward", results)
+
+
+def grade_backward(fn):
+    """Grade fn(model) -> [(dW_1, db_1), ..., (dW_L, db_L)] from the model's cached training pass."""
+    _check_callable(fn, "fn")
+    rng = np.random.default_rng(11)
+    model = NNClassifier([4, 5, 6, 3], rng=11)
+    for layer in model.layers:                  # biases away from 0: no unit sits on a kink
+        layer.b[...] = rng.uniform(0.1, 0.3, layer.b.shape)
+    X, t = rng.standard_normal((4, 8)), rng.integers(0, 3, size=8)
+    model.loss(X, t)
+    learner = model.copy()
+    got = _attempt(fn, learner)
+    if got is _NOT_ATTEMPTED:
+        return _not_attempted("backward")
+    L = len(model.layers)
+    if not isinstance(got, (list, tuple)) or len(got) != L or not all(
+            isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in got):
+        print(f"backward: return a list of {L} pairs (dW_l, db_l), one per layer l = 1..{L}, "
+              f"got {_type_name(got)}" + (f" of length {len(got)}" if hasattr(got, "__len__") else ""))
+        return False
+    model.backward()
+    no_mask = _backward_without_relu_mask(model)
+    numeric = model.copy()
+
+    def loss():
+        return numeric.loss(X, t)
+    results = []
+    for l, (layer, (dW, db)) in enumerate(zip(model.layers, got), start=1):
+        target = numeric.layers[l - 1]
+        results.append(_grade_part(f"layer {l} dW", dW, layer.dW, central_difference(loss, target.W),
+                                   {"the gradient without the ReLU mask f'(Z)": no_mask[l - 1][0],
+                                    "dZ A^T / n: dZ_L already carries the 1/n":
+                                        layer.dW / X.shape[1]}))
+        results.append(_grade_part(f"layer {l} db", db, layer.db, central_difference(loss, target.b),
+                                   {"the gradient without the ReLU mask f'(Z)": no_mask[l - 1][1],
+                                    "the mean over samples: dZ already carries the 1/n, so sum":
+                                        layer.db / X.shape[1]}))
+    return _summary("backward", results)
+
+
+def _backward_without_relu_mask(model):
+    """The typical mistake: backpropagate through W^T but forget f'(Z)."""
+    dZ, grads = model.dZ_L, []
+    for layer in reversed(model.layers):
+        grads.append((dZ @ layer.A_prev.T, dZ.sum(axis=1, keepdims=True)))
+        dZ = layer.W.T @ dZ
+    return grads[::-1]
+
+
+def grade_training_loop(fn):
+    """Grade fn(model, X, t, optimizer, epochs, batch_size, rng) -> per-epoch mean losses,
+    against nn.train from the same model, optimizer settings and seed."""
+    _check_callable(fn, "fn")
+    data = np.random.default_rng(3)
+    X, t = data.standard_normal((2, 50)), data.integers(0, 2, size=50)
+    epochs, batch_size, lr = 3, 16, 0.3          # 50 = 3 x 16 + 2: a smaller last batch
+    start = NNClassifier([2, 8, 2], rng=3)
+    learner = start.copy()
+    got = _attempt(fn, learner, X.copy(), t.copy(), SGD(learner, lr), epochs, batch_size,
+                   np.random.default_rng(5))
+    if got is _NOT_ATTEMPTED:
+        return _not_attempted("train_loop")
+    reference = start.copy()
+    history = train(reference, X, t, SGD(reference, lr), epochs, batch_size, rng=5)
+
+    def variant(order_of, weigh):
+        model = start.copy()
+        optimizer, rng, losses = SGD(model, lr), np.random.default_rng(5), []
+        for _ in range(epochs):
+            order, total, sizes = order_of(rng), 0.0, 0
+            for first in range(0, X.shape[1], batch_size):
+                batch = order[first:first + batch_size]
+                loss = model.loss(X[:, batch], t[batch])
+                model.backward()
+                optimizer.step()
+                total, sizes = total + loss * (len(batch) if weigh else 1), sizes + (
+                    len(batch) if weigh else 1)
+            losses.append(total / sizes)
+        return np.array(losses), model
+
+    unshuffled, unshuffled_model = variant(lambda rng: np.arange(X.shape[1]), True)
+    unweighted, _ = variant(lambda rng: rng.permutation(X.shape[1]), False)
+    results = [_grade_part("epoch losses", got, history["loss"], None, {
+        "the losses without shuffling: draw order = rng.permutation(n) every epoch": unshuffled,
+        "the plain mean of the batch losses: weigh each by its batch size": unweighted})]
+    results.append(_grade_part("final weights W_1", learner.layers[0].W, reference.layers[0].W, None,
+                               {"the weights of training without shuffling":
+                                    unshuffled_model.layers[0].W}))
+    return _summary("train_loop", results)
+
+
+def grade_adam_step(fn):
+    """Grade fn(P, dP, m, v, k, lr, beta1, beta2, eps), which updates P, m and v in place
+    for Adam's step number k (from 1), over three steps."""
+    _check_callable(fn, "fn")
+    rng = np.random.default_rng(13)
+    lr, beta1, beta2, eps = 0.01, 0.9, 0.999, 1e-8
+    P = rng.standard_normal((3, 4))
+    m, v = np.zeros_like(P), np.zeros_like(P)
+    ref_P, ref_m, ref_v = P.copy(), m.copy(), v.copy()
+    results = []
+    for k in (1, 2, 3):
+        dP = rng.standard_normal(P.shape)
+        before = P.copy()
+        got = _attempt(fn, P, dP.copy(), m, v, k, lr, beta1, beta2, eps)
+        if got is _NOT_ATTEMPTED and np.array_equal(P, before):
+            return _not_attempted("adam_step")
+        ref_m[...] = beta1 * ref_m + (1 - beta1) * dP
+        ref_v[...] = beta2 * ref_v + (1 - beta2) * dP**2
+        m_hat, v_hat = ref_m / (1 - beta1**k), ref_v / (1 - beta2**k)
+        no_correction = ref_P - lr * ref_m / (np.sqrt(ref_v) + eps)
+        ref_P -= lr * m_hat / (np.sqrt(v_hat) + eps)
+        if np.array_equal(P, before):
+            print(f"adam_step: step {k} left P unchanged: update P, m and v in place "
+                  f"(P -= ..., m[...] = ...), do not return new arrays")
+            return False
+        results += [_grade_part(f"step {k}: m", m, ref_m, None, {}),
+                    _grade_part(f"step {k}: v", v, ref_v, None, {}),
+                    _grade_part(f"step {k}: P", P, ref_P, None, {
+                        "the step without the bias corrections m / (1 - beta1^k) and v / (1 - beta2^k)":
+                            no_correction})]
+        P[...], m[...], v[...] = ref_P, ref_m, ref_v     # grade each step from the right state
+    return _summary("adam_step", results)
+
+
+_NOT_ATTEMPTED = object()
+
+
+def _attempt(fn, *args):
+    """fn(*args), or _NOT_ATTEMPTED for an empty body (None) or NotImplementedError."""
+    try:
+        result = fn(*args)
+    except NotImplementedError:
+        return _NOT_ATTEMPTED
+    return _NOT_ATTEMPTED if result is None else result
+
+
+def _not_attempted(name):
+    print(f"{name}: not attempted yet - fill in the body of your function and run this cell again.")
+    return False
+
+
+def _summary(name, results):
+    print(f"{name}: {sum(results)} of {len(results)} parts correct"
+          + (" - well done." if all(results) else "."))
+    return all(results)
+
+
+def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7):
+    """Print one line for one part of an answer; True when it matches `expected` (and the
+    central differences `numeric`, when given) to `tolerance` in relative error."""
+    if got is None:
+        print(f"  {label}: missing (None)")
+        return False
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        print(f"  {label}: expected an array of shape {expected.shape}, got {_type_name(got)}")
+        return False
+    if got.shape != expected.shape:
+        why = ""
+        if got.shape == expected.shape[::-1]:
+            why = ": transposed (a missing or extra .T?)"
+        elif got.size == expected.size:
+            why = ": right size, wrong shape (keepdims=True keeps a column)"
+        elif got.ndim == expected.ndim == 2 and expected.shape[1] == 1:
+            why = ": summed over the wrong axis (sum over the samples, axis=1)"
+        print(f"  {label}: wrong shape {got.shape}, expected {expected.shape}{why}")
+        return False
+    if not np.isfinite(got).all():
+        print(f"  {label}: contains NaN or inf (an exp() that overflows? shift the logits by their max)")
+        return False
+    error = relative_error(got, expected)
+    if error < tolerance:
+        agrees = (f", numerical gradient agrees to {relative_error(got, numeric):.1e}"
+                  if numeric is not None else "")
+        print(f"  {label}: correct (relative error {error:.1e}{agrees})")
+        return True
+    for description, candidate in hints.items():
+        if relative_error(got, candidate) < tolerance:
+            print(f"  {label}: WRONG (relative error {error:.2g}): it equals {description}")
+            return False
+    scale = np.vdot(got, expected) / max(np.vdot(expected, expected), 1e-300)
+    if relative_error(got, scale * expected) < tolerance:
+        what = "the sign is flipped" if np.isclose(scale, -1) else f"off by a factor {scale:.4g}"
+        print(f"  {label}: WRONG (relative error {error:.2g}): {what}")
+        return False
+    where = np.unravel_index(np.argmax(np.abs(got - expected)), got.shape)
+    print(f"  {label}: WRONG (relative error {error:.2g}); the largest difference is at "
+          f"index {tuple(int(i) for i in where)}: {got[where]:.6g} instead of {expected[where]:.6g}")
+    return False
+
+
+# ============================================================================
+# 7. Data and figures
+# ============================================================================
+
+def load_digits_split(val_size=0.2, test_size=0.2, random_state=0, dtype=np.float64):
+    """scikit-learn's 8x8 digits, split and standardised, in the columns-are-samples layout.
+
+    A stratified split into train / validation / test (fractions of the whole set),
+    then a StandardScaler fitted on the training part only, so nothing about the
+    held-out data leaks into training. Returns a dict with X_train (64, n_train),
+    t_train (n_train,), X_val, t_val, X_test, t_test, and "images" (n_test, 8, 8),
+    the test digits as pictures.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    digits = load_digits()
+    val_size, test_size, random_state, dtype = _check_digits_split(
+        val_size, test_size, random_state, dtype, len(digits.target), len(digits.target_names))
+    index = np.arange(len(digits.target))
+    rest, test = train_test_split(index, test_size=test_size, stratify=digits.target,
+                                  random_state=random_state)
+    train_, val = train_test_split(rest, test_size=val_size / (1 - test_size),
+                                   stratify=digits.target[rest], random_state=random_state)
+    scaler = StandardScaler().fit(digits.data[train_])
+
+    def columns(rows):
+        return np.ascontiguousarray(scaler.transform(digits.data[rows]).T, dtype=dtype)
+
+    return {"X_train": columns(train_), "t_train": digits.target[train_],
+            "X_val": columns(val), "t_val": digits.target[val],
+            "X_test": columns(test), "t_test": digits.target[test],
+            "images": digits.images[test]}
+
+
 FIGURES = Path(__file__).resolve().parent / "figures"
+
+
+def figures_dir():
+    """Where save_fig writes: the repository's figures/, or the folder named by the
+    environment variable NN_FROM_SCRATCH_FIGURES (the tests set it, so that running
+    them never rewrites the committed figures)."""
+    return Path(os.environ.get("NN_FROM_SCRATCH_FIGURES") or FIGURES)
+
+
+def save_fig(name, fig=None, dpi=100):
+    """Save a figure (default: the current one) as <figures_dir()>/<name>.png.
+
+    name is a plain file name without suffix, such as "05_loss_curve". The PNG
+    carries no software version or date, so re-running does not change its bytes.
+    """
+    import matplotlib.pyplot as plt
+
+    path = _figure_path(name, ".png")
+    fig = plt.gcf() if fig is None else _check_figure(fig)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+
+
+def save_animation(animation, name, fps=8, dpi=80):
+    """Save a matplotlib animation as <figures_dir()>/<name>.gif with Pillow."""
+    from matplotlib.animation import PillowWriter
+
+    animation = _check_animation(animation)
+    animation.save(_figure_path(name, ".gif"), writer=PillowWriter(fps=fps), dpi=dpi)
+
+
+def plot_decision_boundary(model, X, t, ax=None, resolution=200, margin=0.5):
+    """Colour the plane by the class the model predicts, and scatter the data on top.
+
+    X has shape (2, n) (two features, samples in columns) and t shape (n,).
+    Returns the matplotlib Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    X, t, resolution, margin = _check_plot(model, X, t, resolution, margin)
+    ax = plt.gca() if ax is None else _check_axes(ax)
+    (x1_min, x2_min), (x1_max, x2_max) = X.min(axis=1) - margin, X.max(axis=1) + margin
+    x1, x2 = np.meshgrid(np.linspace(x1_min, x1_max, resolution),
+                         np.linspace(x2_min, x2_max, resolution))
+    classes = model.predict(np.vstack([x1.ravel(), x2.ravel()])).reshape(x1.shape)
+    levels = np.arange(model.n_classes + 1) - 0.5
+    ax.contourf(x1, x2, classes, levels=levels, cmap="coolwarm", alpha=0.25)
+    ax.scatter(X[0], X[1], c=t, cmap="coolwarm", s=14, edgecolors="k", linewidths=0.3,
+               vmin=0, vmax=model.n_classes - 1)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    return ax
+
+
+# ============================================================================
+# 8. Argument checks. Every public function above calls one of these first.
+#    Each converts its argument to what the mathematics will use, then checks
+#    that: a number is checked as the float the model computes with.
+#    Each is O(1) or one pass over its array, cheap next to a matrix product.
+# ============================================================================
+
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-# ----------------------------------------------------------------------------
-# Argument checks. Each one is O(1) or one pass over its array, so that it
-# stays cheap next to the matrix products it guards.
-# ----------------------------------------------------------------------------
+def _type_name(value):
+    return type(value).__name__
+
 
 def _as_rng(rng):
-    """Return a np.random.Generator from None, an int seed or a Generator."""
+    """A np.random.Generator from None, an int seed >= 0 or a Generator."""
     if isinstance(rng, np.random.Generator):
         return rng
     if rng is None or (isinstance(rng, Integral) and not isinstance(rng, bool) and rng >= 0):
         return np.random.default_rng(rng)
     raise TypeError(f"rng must be None, an int seed >= 0 or a np.random.Generator, "
-                    f"got {rng!r} ({type(rng).__name__})")
+                    f"got {rng!r} ({_type_name(rng)})")
 
 
 def _as_float_dtype(dtype):
     try:
-        dtype = np.dtype(dtype)
+        converted = np.dtype(dtype)
     except TypeError:
         raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype!r}") from None
-    if dtype not in _FLOAT_DTYPES:
-        raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype}")
-    return dtype
+    if converted not in _FLOAT_DTYPES:
+        raise TypeError(f"dtype must be np.float32 or np.float64, got {converted}")
+    return converted
 
 
 def _positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be a positive int, got {value!r} "
-                        f"({type(value).__name__})")
+        raise TypeError(f"{name} must be a positive int, got {value!r} ({_type_name(value)})")
     if value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value}")
     return int(value)
 
 
-def _positive_float(value, name):
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a positive number, got {value!r} "
-                        f"({type(value).__name__})")
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return float(value)
+def _check_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r} ({_type_name(value)})")
+    return bool(value)
 
 
-def _fraction(value, name, low_open=False):
-    """A number in [0, 1) (or (0, 1) when low_open)."""
+def _number(value, name, dtype=np.float64, low=None, low_open=False, below=None):
+    """value as the float of `dtype` the model computes with, checked after conversion:
+    finite, >= low (> low if low_open) and < below. Returns a Python float."""
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
-    if not (0 < value < 1 if low_open else 0 <= value < 1):
-        interval = "(0, 1)" if low_open else "[0, 1)"
-        raise ValueError(f"{name} must lie in {interval}, got {value}")
-    return float(value)
+        raise TypeError(f"{name} must be a number, got {value!r} ({_type_name(value)})")
+    dtype = np.dtype(dtype)
+    try:
+        as_float = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} = {value!r} is too large for a float") from None
+    if np.isfinite(as_float) and abs(as_float) > np.finfo(dtype).max:
+        raise ValueError(f"{name} = {value!r} is beyond the range of {dtype}")
+    converted = float(dtype.type(as_float))
+    shown = f"{name} = {value!r}" + (f", which is {converted!r} in {dtype}"
+                                     if converted != value else "")
+    if not np.isfinite(converted):
+        raise ValueError(f"{name} must be finite, got {shown}")
+    if low is not None and (converted < low or (low_open and converted == low)):
+        relation = ">" if low_open else ">="
+        raise ValueError(f"{name} must be {relation} {low}, got {shown}")
+    if below is not None and converted >= below:
+        raise ValueError(f"{name} must be below {below}, got {shown}")
+    return converted
+
+
+def _check_units(units):
+    if isinstance(units, (str, bytes)) or not hasattr(units, "__iter__"):
+        raise TypeError(f"units must be a sequence of ints such as [2, 10, 2], got {units!r}")
+    units = list(units)
+    if len(units) < 2:
+        raise ValueError(f"units needs at least two entries (inputs and classes), got {units}")
+    return [_positive_int(u, f"units[{i}]") for i, u in enumerate(units)]
+
+
+def _check_activation(name):
+    if not isinstance(name, str):
+        raise TypeError(f"activation must be a str, one of {sorted(ACTIVATIONS)}, got {name!r}")
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return name
+
+
+def _check_linear(n_in, n_out, rng, dtype):
+    return (_positive_int(n_in, "n_in"), _positive_int(n_out, "n_out"), _as_rng(rng),
+            _as_float_dtype(dtype))
+
+
+def _check_batch_norm(n_units, dtype):
+    return _positive_int(n_units, "n_units"), _as_float_dtype(dtype)
+
+
+def _check_batch_norm_batch(Z):
+    n = Z.shape[1]
+    if n < 2:
+        raise ValueError("batch normalisation in training needs at least 2 samples in a "
+                         "mini-batch (the variance of one sample is 0), got 1")
+    return n
+
+
+def _reject_masked(X, name):
+    if isinstance(X, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array: its mask would be ignored; "
+                        f"drop the masked samples or fill them first")
+
+
+def _as_float_array(Z, name):
+    """Z as a float array (integers would wrap around in Z - max)."""
+    _reject_masked(Z, name)
+    Z = np.asarray(Z)
+    if Z.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got an array of dtype {Z.dtype}")
+    return Z if Z.dtype.kind == "f" else Z.astype(np.float64)
 
 
 def _check_X(X, n_rows, dtype, name="X"):
-    """Return X as a 2-D finite array of `dtype` with `n_rows` rows (no copy if it is one)."""
+    """X as a 2-D finite array of `dtype` with `n_rows` rows (no copy if it is one)."""
+    _reject_masked(X, name)
     X = np.asarray(X)
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got an array of dtype {X.dtype}")
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D (features x samples), got shape {X.shape}; "
-                         f"a single sample x is X = x.reshape(-1, 1)")
+                         f"a single sample x is {name} = x.reshape(-1, 1)")
     if X.shape[0] != n_rows:
         raise ValueError(f"{name} has {X.shape[0]} rows, the first layer expects {n_rows} "
                          f"({name} is features x samples; did you mean {name}.T?)")
     if X.shape[1] == 0:
         raise ValueError(f"{name} has no columns: a mini-batch needs at least one sample")
     original = X
-    # One sum is cheaper than np.isfinite(X).all(): a finite sum proves every
-    # entry finite. Only when it is not (NaN, inf, or a genuine overflow) do we look closer.
+    # Converted, then checked. One sum is cheaper than np.isfinite(X).all(): a finite
+    # sum proves every entry finite; only when it is not do we look closer.
     with np.errstate(over="ignore", invalid="ignore"):
         X = X.astype(dtype, copy=False)
         total = X.sum()
@@ -118,7 +1225,8 @@ def _check_X(X, n_rows, dtype, name="X"):
 
 
 def _check_labels(t, n_classes, n=None, name="t"):
-    """Return t as an int array of shape (n,) with values in [0, n_classes)."""
+    """t as an int array of shape (n,) with values in [0, n_classes)."""
+    _reject_masked(t, name)
     t = np.asarray(t)
     if t.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold integer class labels, got an array of dtype {t.dtype}")
@@ -140,679 +1248,369 @@ def _check_labels(t, n_classes, n=None, name="t"):
     return t.astype(np.intp, copy=False)
 
 
-def _reusable_out(buffer, like):
-    """buffer, for out=, if it has the shape and dtype of `like`; else None (NumPy allocates)."""
-    if buffer is not None and buffer.shape == like.shape and buffer.dtype == like.dtype:
-        return buffer
-    return None
-
-
-# ----------------------------------------------------------------------------
-# Building blocks
-# ----------------------------------------------------------------------------
-
-class Linear:
-    """A fully connected layer: Z = W X + b.
-
-    Parameters
-    ----------
-    n_inputs, n_outputs : int
-        Widths of the layer's input and output.
-    rng : int, np.random.Generator or None
-        Source of the initial weights.
-    dtype : np.float32 or np.float64
-
-    Attributes
-    ----------
-    W : (n_outputs, n_inputs)  He initialisation, W_ij ~ N(0, 2 / n_inputs)
-    b : (n_outputs, 1)         zeros
-    dW, db : gradients of the loss, same shapes, filled by NNClassifier.backward
-             (overwritten in place by the next backward: copy them to keep them)
-    A_prev, Z : the input and output of the last call with cache=True
-    """
-
-    def __init__(self, n_inputs, n_outputs, rng=None, dtype=np.float64):
-        n_inputs = _positive_int(n_inputs, "n_inputs")
-        n_outputs = _positive_int(n_outputs, "n_outputs")
-        dtype = _as_float_dtype(dtype)
-        rng = _as_rng(rng)
-        # Drawn in float64 and rounded, so float32 and float64 models built from
-        # the same seed start from the same weights (up to rounding).
-        W = rng.standard_normal((n_outputs, n_inputs)) * np.sqrt(2.0 / n_inputs)
-        self.W = W.astype(dtype, copy=False)
-        self.b = np.zeros((n_outputs, 1), dtype=dtype)
-        self.dW = None
-        self.db = None
-        self.A_prev = None
-        self.Z = None
-
-    def __call__(self, X, cache=False):
-        """Z = W X + b for X of shape (n_inputs, n); returns Z, shape (n_outputs, n).
-
-        With cache=True the layer keeps X and Z for the backward pass. They are
-        kept by reference, not copied: nothing here modifies them afterwards.
-        """
-        X = np.asarray(X, dtype=self.W.dtype)     # no copy when X already has W's dtype
-        if X.ndim != 2 or X.shape[0] != self.W.shape[1]:
-            raise ValueError(f"X has shape {X.shape}, this layer expects "
-                             f"({self.W.shape[1]}, n) (X is features x samples; "
-                             f"did you mean X.T?)")
-        Z = self.W @ X
-        Z += self.b                      # broadcast the bias column over the batch
-        if cache:
-            self.A_prev, self.Z = X, Z
-        return Z
-
-
-def relu(X):
-    """ReLU, f(x) = max(0, x), elementwise. Keeps the shape and float dtype of X."""
-    return np.maximum(X, 0)
-
-
-def d_relu(X):
-    """Derivative of ReLU, f'(x) = 1 if x > 0 else 0, as an array of X's dtype.
-
-    (f is not differentiable at 0; like every framework we take f'(0) = 0.)
-    NNClassifier.backward multiplies by the same mask, X > 0, without this float copy.
-    """
-    X = np.asarray(X)
-    return (X > 0).astype(X.dtype)
-
-
-def one_hot_convert(t, n_classes, dtype=np.float64):
-    """One-hot targets T of shape (n_classes, n) from integer labels t of shape (n,).
-
-    T[k, i] = 1 if t[i] == k else 0. T has the float dtype of the model, so that
-    softmax(Z) - T does not promote or demote anything.
-    """
+def _check_one_hot(t, n_classes, dtype):
     n_classes = _positive_int(n_classes, "n_classes")
-    return _one_hot(_check_labels(t, n_classes), n_classes, _as_float_dtype(dtype))
-
-
-def _one_hot(t, n_classes, dtype):
-    """one_hot_convert for labels already checked."""
-    T = np.zeros((n_classes, t.shape[0]), dtype=dtype)
-    T[t, np.arange(t.shape[0])] = 1
-    return T
-
-
-def _as_float_array(Z):
-    """Z as a float array (integers would wrap around in Z - max)."""
-    Z = np.asarray(Z)
-    if Z.dtype.kind not in "biuf":
-        raise TypeError(f"Z must hold real numbers, got an array of dtype {Z.dtype}")
-    return Z if Z.dtype.kind == "f" else Z.astype(np.float64)
-
-
-def log_sum_exp(Z):
-    """log sum_j exp(Z[j, i]) for every column i, computed without overflow.
-
-    With m = max_j Z[j, i]:  log sum_j exp(z_j) = m + log sum_j exp(z_j - m).
-    Every exponent is <= 0, so nothing overflows. Returns shape (1, n).
-    """
-    Z = _as_float_array(Z)
-    m = Z.max(axis=0, keepdims=True)
-    return m + np.log(np.exp(Z - m).sum(axis=0, keepdims=True))
-
-
-def softmax(Z):
-    """Column-wise softmax, exp(z_i) / sum_j exp(z_j), computed without overflow.
-
-    Shifting every z_j by m = max_j z_j changes nothing in the ratio and keeps
-    every exponent <= 0. (exp(z - log_sum_exp(z)) would be as safe but loses
-    relative accuracy ~ eps * |m| to the rounding of log Z for large logits.)
-    """
-    Z = _as_float_array(Z)
-    E = np.exp(Z - Z.max(axis=0, keepdims=True))
-    return E / E.sum(axis=0, keepdims=True)
-
-
-# ----------------------------------------------------------------------------
-# The classifier
-# ----------------------------------------------------------------------------
-
-class NNClassifier:
-    """A fully connected classifier: ReLU hidden layers and a softmax output.
-
-    Parameters
-    ----------
-    units : sequence of int
-        Widths from the input to the output, e.g. [2, 10, 2]: 2 features,
-        one hidden layer of 10 units, K = 2 classes.
-    rng : int, np.random.Generator or None
-        Source of the initial weights (and of the dropout masks).
-    dtype : np.float32 or np.float64
-        Every array the model makes has this dtype.
-    l2 : float >= 0
-        Weight decay: the loss gains (l2 / 2) * sum_l ||W_l||^2 (not the biases).
-    dropout : float in [0, 1)
-        Probability of zeroing a hidden unit during training (inverted dropout).
-
-    Usage: ``loss = model.loss(X, t); model.backward(); optimizer.step()``.
-    """
-
-    def __init__(self, units, rng=None, dtype=np.float64, l2=0.0, dropout=0.0):
-        try:
-            units = list(units)
-        except TypeError:
-            raise TypeError(f"units must be a sequence of ints such as [2, 10, 2], "
-                            f"got {units!r}") from None
-        if len(units) < 2:
-            raise ValueError(f"units needs at least two entries (inputs and classes), "
-                             f"got {units}")
-        for i, u in enumerate(units):
-            _positive_int(u, f"units[{i}]")
-        self.units = [int(u) for u in units]
-        self.n_classes = self.units[-1]
-        self.dtype = _as_float_dtype(dtype)
-        self.l2 = l2                    # both checked by the properties below
-        self.dropout = dropout
-        self.rng = _as_rng(rng)
-        self.layers = [Linear(n_in, n_out, self.rng, self.dtype)
-                       for n_in, n_out in zip(self.units[:-1], self.units[1:])]
-        self._masks = [None] * (len(self.layers) - 1)
-        self.dZ_L = None
-
-    # l2 and dropout are properties so that changing them later, model.dropout = 0.5,
-    # is checked like the constructor's arguments.
-    @property
-    def l2(self):
-        return self._l2
-
-    @l2.setter
-    def l2(self, value):
-        if isinstance(value, bool) or not isinstance(value, Real):
-            raise TypeError(f"l2 must be a number, got {value!r}")
-        if not (np.isfinite(value) and value >= 0):
-            raise ValueError(f"l2 must be a finite number >= 0, got {value}")
-        self._l2 = float(value)
-
-    @property
-    def dropout(self):
-        return self._dropout
-
-    @dropout.setter
-    def dropout(self, value):
-        self._dropout = _fraction(value, "dropout")
-
-    def __repr__(self):
-        extras = "".join(f", {k}={v}" for k, v in (("l2", self.l2), ("dropout", self.dropout)) if v)
-        return f"NNClassifier({self.units}, dtype={self.dtype}{extras})"
-
-    def forward(self, X, cache=False):
-        """Forward pass; returns the logits Z_L, shape (K, n), for X of shape (n_features, n).
-
-            A_0 = X,  Z_l = W_l A_{l-1} + b_l,  A_l = relu(Z_l)  (l < L),  Z_L = W_L A_{L-1} + b_L
-
-        cache=True is the training pass: each layer keeps its input and output for
-        backward(), and, when dropout > 0, hidden units are dropped. loss() uses it;
-        a cached pass of your own replaces what the last loss() left for backward().
-        """
-        return self._forward(_check_X(X, self.units[0], self.dtype), cache)
-
-    def _forward(self, A, cache):
-        """forward() for an X already checked and converted."""
-        self._check_parameters()
-        if cache:
-            self.dZ_L = None            # a new cached pass: the old dZ_L no longer matches
-        for i, layer in enumerate(self.layers[:-1]):
-            A = relu(layer(A, cache))
-            if cache and self.dropout:
-                # Inverted dropout: keep a unit with probability p and divide by p,
-                # so that the expected activation is the same as at test time.
-                p = 1.0 - self.dropout
-                mask = self.rng.random(A.shape, dtype=self.dtype) < p
-                self._masks[i] = mask / self.dtype.type(p)
-                A *= self._masks[i]
-        return self.layers[-1](A, cache)
-
-    def _check_parameters(self):
-        """W and b may be replaced by hand (layer.W = ...): they must keep shape and dtype."""
-        for i, layer in enumerate(self.layers):
-            n_out, n_in = self.units[i + 1], self.units[i]
-            for name, shape in (("W", (n_out, n_in)), ("b", (n_out, 1))):
-                P = getattr(layer, name)
-                if not isinstance(P, np.ndarray) or P.shape != shape or P.dtype != self.dtype:
-                    got = (f"an array of dtype {P.dtype} and shape {P.shape}"
-                           if isinstance(P, np.ndarray) else f"a {type(P).__name__}")
-                    raise TypeError(f"layers[{i}].{name} must be a {self.dtype} array of shape "
-                                    f"{shape}, got {got}; to set values, write into it: "
-                                    f"layers[{i}].{name}[...] = values")
-
-    def loss(self, X, t):
-        """Mean negative log-likelihood of labels t (n,) given inputs X (n_features, n).
-
-        Per sample  L = -z_k + log sum_j exp(z_j)  (k = true class), averaged over
-        the batch, plus (l2 / 2) sum ||W||^2. This is the training pass (it drops
-        units when dropout > 0) and it caches the per-sample output gradients
-        dZ_L = softmax(Z_L) - T for backward(). Returns a Python float.
-        """
-        X = _check_X(X, self.units[0], self.dtype)
-        t = _check_labels(t, self.n_classes, n=X.shape[1])
-        Z_L = self._forward(X, cache=True)
-        T = _one_hot(t, self.n_classes, self.dtype)
-        log_Z = log_sum_exp(Z_L)                           # (1, n)
-        loss = np.mean(log_Z - np.sum(T * Z_L, axis=0))    # -z_k + log Z, averaged
-        # The stable softmax: the post's exp(Z_L) / Z overflows from logits of about 710 up.
-        self.dZ_L = softmax(Z_L)
-        self.dZ_L -= T
-        if self.l2:
-            loss += 0.5 * self.l2 * sum(np.vdot(layer.W, layer.W) for layer in self.layers)
-        return float(loss)
-
-    def backward(self):
-        """Backpropagate the mini-batch cached by loss() (01_derivation, section 5).
-
-        Fills layer.dW (n_out, n_in) and layer.db (n_out, 1) for every layer l = L, ..., 1
-        (layer l is self.layers[l - 1]):
-            dZ_L = softmax(Z_L) - T
-            dW_l = dZ_l A_{l-1}^T / n  (+ l2 W_l),   db_l = mean over the batch of dZ_l
-            dA_{l-1} = W_l^T dZ_l  (times the dropout mask of A_{l-1}, if any)
-            dZ_{l-1} = relu'(Z_{l-1}) * dA_{l-1}
-        The code divides dZ_L by n once, at the top, instead of every dW_l and db_l.
-        """
-        if self.dZ_L is None:
-            raise RuntimeError("backward() needs a forward pass: call model.loss(X, t) first")
-        # Dividing dZ_L by n once gives every layer its 1/n (backpropagation is linear
-        # in dZ_L): then dW_l = dZ_l A_{l-1}^T and db_l = sum over the batch of dZ_l.
-        dZ = self.dZ_L / self.dZ_L.shape[1]
-        for l in range(len(self.layers), 0, -1):       # l = L, ..., 1, as in the derivation
-            layer = self.layers[l - 1]                 # W_l, b_l; cached A_{l-1} and Z_l
-            # out= writes into the previous step's gradient arrays instead of new ones.
-            layer.dW = np.matmul(dZ, layer.A_prev.T, out=_reusable_out(layer.dW, layer.W))
-            layer.db = np.sum(dZ, axis=1, keepdims=True, out=_reusable_out(layer.db, layer.b))
-            if self.l2:
-                layer.dW += self.l2 * layer.W
-            if l == 1:
-                break                                  # nothing needs dL/dX = dL/dA_0
-            below = self.layers[l - 2]                 # layer l-1, which cached Z_{l-1}
-            dA = layer.W.T @ dZ                        # dA_{l-1}
-            if self.dropout:
-                dA *= self._masks[l - 2]               # A_{l-1} was multiplied by this mask
-            # dZ_{l-1} = relu'(Z_{l-1}) * dA_{l-1}. relu' is 1 where Z > 0 and 0 elsewhere, so the
-            # boolean mask Z > 0 is d_relu(Z) without a float copy; the product goes over dA.
-            dZ = np.multiply(dA, below.Z > 0, out=dA)
-
-    def forward_probs(self, X):
-        """Class probabilities softmax(Z_L), shape (K, n); each column sums to one."""
-        return softmax(self.forward(X))
-
-    def predict(self, X):
-        """Most probable class of each column of X, shape (n,). argmax of Z_L = argmax of softmax."""
-        return np.argmax(self.forward(X), axis=0)
-
-    # -- persistence ----------------------------------------------------------
-
-    def save(self, path):
-        """Write the architecture and parameters to an .npz file (np.savez, no pickle).
-
-        Like np.savez, adds the suffix .npz to a path that lacks it.
-        """
-        arrays = {"units": np.array(self.units), "dtype": np.array(self.dtype.name),
-                  "l2": np.array(self.l2), "dropout": np.array(self.dropout)}
-        for i, layer in enumerate(self.layers):
-            arrays[f"W{i}"], arrays[f"b{i}"] = layer.W, layer.b
-        np.savez(_npz_path(path), **arrays)
-
-    @classmethod
-    def load(cls, path, rng=None):
-        """Rebuild a model written by save(). rng seeds its dropout masks, if it has dropout.
-
-        Raises FileNotFoundError for a missing file and ValueError for a file that
-        is not a complete model written by save(). Weights are loaded as they were
-        saved, NaN included (a diverged model loads as a diverged model).
-        """
-        path = _npz_path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no model file at {path}")
-        try:
-            with open(path, "rb") as file, np.load(file, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-        except Exception as error:          # zipfile, EOF, format errors: one clear message
-            raise ValueError(f"{path} is not a readable model file written by "
-                             f"NNClassifier.save ({type(error).__name__}: {error})") from None
-        missing = {"units", "dtype", "l2", "dropout"} - arrays.keys()
-        if missing:
-            raise ValueError(f"{path} is not a model file written by NNClassifier.save: "
-                             f"missing {sorted(missing)}")
-        try:
-            model = cls(arrays["units"].tolist(), rng=rng, dtype=str(arrays["dtype"]),
-                        l2=arrays["l2"].item(), dropout=arrays["dropout"].item())
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{path} does not describe a model NNClassifier can build: "
-                             f"{error}") from None
-        for i, layer in enumerate(model.layers):
-            for name in ("W", "b"):
-                key = f"{name}{i}"
-                expected = getattr(layer, name).shape
-                if key not in arrays:
-                    raise ValueError(f"{path}: missing {key} for units {model.units}")
-                if arrays[key].shape != expected:
-                    raise ValueError(f"{path}: {key} has shape {arrays[key].shape}, "
-                                     f"units {model.units} need {expected}")
-                setattr(layer, name, arrays[key].astype(model.dtype, copy=False))
-        return model
-
-
-def _npz_path(path):
-    """Path(path), with .npz appended if it has another suffix or none, as np.savez does."""
-    if not isinstance(path, (str, PathLike)):
-        raise TypeError(f"path must be a str or a path-like object, got {type(path).__name__}")
-    path = Path(path)
-    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
-
-
-# ----------------------------------------------------------------------------
-# Optimizers: each step() reads layer.dW, layer.db and updates W, b in place.
-# ----------------------------------------------------------------------------
-
-class SGD:
-    """Gradient descent on the mini-batch gradient:  W <- W - lr dW,  b <- b - lr db.
-
-    An optimizer only needs ``model.layers``, each with arrays W, b and their
-    gradients dW, db; any object shaped like that will do (07_optimizers uses
-    a 2-D toy). Parameters are updated in place.
-    """
-
-    def __init__(self, model, lr):
-        if not hasattr(model, "layers"):
-            raise TypeError(f"model must be an NNClassifier (anything with .layers), "
-                            f"got {type(model).__name__}")
-        self.model = model
-        self.lr = _positive_float(lr, "lr")
-
-    def _params(self):
-        for layer in self.model.layers:
-            if layer.dW is None:
-                raise RuntimeError("step() needs gradients: call model.loss(X, t) and "
-                                   "model.backward() first")
-            yield layer.W, layer.dW
-            yield layer.b, layer.db
-
-    @staticmethod
-    def _check_state(params, state):
-        """State arrays made at the first step() must still match the parameters."""
-        if len(state) != len(params) or any(s.shape != P.shape for s, (P, _) in zip(state, params)):
-            raise ValueError("the model's parameters changed since this optimizer's first "
-                             "step(): create a new optimizer for the new model")
-
-    def step(self):
-        for P, dP in self._params():
-            _axpy(-self.lr, dP, P)                     # P <- P - lr dP
-
-
-def _axpy(a, X, Y):
-    """Y <- Y + a X, in place. BLAS's axpy does it in one pass with no temporary
-    array for a X (the weights of a large layer are megabytes); NumPy's Y += a * X
-    takes over where BLAS cannot write into Y directly."""
-    if (Y.flags.c_contiguous and X.flags.c_contiguous and Y.flags.writeable
-            and Y.flags.aligned and X.flags.aligned and X.dtype == Y.dtype
-            and X.shape == Y.shape and Y.dtype in _FLOAT_DTYPES):
-        axpy = get_blas_funcs("axpy", (Y,))
-        axpy(X.reshape(-1), Y.reshape(-1), a=a)   # reshape(-1) of a contiguous array is a view
-    else:
-        Y += a * X
-
-
-class Momentum(SGD):
-    """Gradient descent with momentum (Polyak 1964; in the form of Sutskever et al. 2013):
-
-        v <- beta v - lr dP,   P <- P + v      (v starts at zero)
-
-    The velocity v is an exponentially decaying sum of past steps; ``velocity``
-    holds one array per parameter (W_1, b_1, W_2, ...) once step() has run.
-    """
-
-    def __init__(self, model, lr, beta=0.9):
-        super().__init__(model, lr)
-        self.beta = _fraction(beta, "beta")
-        self.velocity = None
-
-    def step(self):
-        params = list(self._params())
-        if self.velocity is None:
-            self.velocity = [np.zeros_like(P) for P, _ in params]
-        self._check_state(params, self.velocity)
-        for (P, dP), v in zip(params, self.velocity):
-            v *= self.beta
-            v -= self.lr * dP
-            P += v
-
-
-class Adam(SGD):
-    """Adam (Kingma and Ba 2015). At step s = 1, 2, ...:
-
-        m <- beta1 m + (1 - beta1) dP          (first moment)
-        v <- beta2 v + (1 - beta2) dP**2       (second moment)
-        m_hat = m / (1 - beta1**s),  v_hat = v / (1 - beta2**s)     (bias correction)
-        P <- P - lr m_hat / (sqrt(v_hat) + eps)
-
-    State: ``m`` and ``v`` (one array per parameter, W_1, b_1, W_2, ...) and the step count ``s``.
-    """
-
-    def __init__(self, model, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
-        super().__init__(model, lr)
-        self.beta1 = _fraction(beta1, "beta1")
-        self.beta2 = _fraction(beta2, "beta2")
-        self.eps = _positive_float(eps, "eps")
-        self.m = self.v = None
-        self.s = 0
-
-    def step(self):
-        params = list(self._params())
-        if self.m is None:
-            self.m = [np.zeros_like(P) for P, _ in params]
-            self.v = [np.zeros_like(P) for P, _ in params]
-        self._check_state(params, self.m)
-        self.s += 1
-        correction1 = 1 - self.beta1 ** self.s
-        correction2 = 1 - self.beta2 ** self.s
-        for (P, dP), m, v in zip(params, self.m, self.v):
-            m *= self.beta1
-            m += (1 - self.beta1) * dP
-            v *= self.beta2
-            v += (1 - self.beta2) * dP**2
-            P -= self.lr * (m / correction1) / (np.sqrt(v / correction2) + self.eps)
-
-
-# ----------------------------------------------------------------------------
-# Checking and training
-# ----------------------------------------------------------------------------
-
-def gradient_check(model, X, t, h=1e-5):
-    """Compare backward() with central differences for every layer and parameter.
-
-    For each entry p of each W_l and b_l:  dL/dp ~ (L(p + h) - L(p - h)) / (2h).
-    Returns a list of rows (layer, name, rel_error), layer counted from 1, with
-
-        rel_error = ||analytic - numeric|| / max(1e-8, ||analytic|| + ||numeric||)
-
-    Below 1e-7 is a correct gradient in float64; a bug gives 1e-2 or more.
-    Costs two loss evaluations per parameter: use small networks.
-    """
-    h = _positive_float(h, "h")
-    if not 1e-10 <= h <= 1e-2:
-        raise ValueError(f"h must lie in [1e-10, 1e-2] (rounding swamps smaller steps, "
-                         f"curvature larger ones), got {h}")
-    if model.dtype != np.float64:
-        raise ValueError(f"gradient_check needs a float64 model (differences of size h "
-                         f"drown in float32 rounding), got {model.dtype}")
-    if model.dropout:
-        raise ValueError("gradient_check needs dropout=0: dropout draws a new mask at every loss")
-    model.loss(X, t)
-    model.backward()
-    rows = []
-    for l, layer in enumerate(model.layers, start=1):
-        for name in ("W", "b"):
-            P = getattr(layer, name)
-            analytic = getattr(layer, "d" + name).copy()
-            numeric = np.empty_like(P)
-            for i in np.ndindex(P.shape):
-                saved = P[i]
-                P[i] = saved + h
-                plus = model.loss(X, t)
-                P[i] = saved - h
-                minus = model.loss(X, t)
-                P[i] = saved
-                numeric[i] = (plus - minus) / (2 * h)
-            error = np.linalg.norm(analytic - numeric) / max(
-                1e-8, np.linalg.norm(analytic) + np.linalg.norm(numeric))
-            rows.append((l, name, float(error)))
-    model.loss(X, t)                 # leave the cache as it was after the first loss
-    return rows
-
-
-def accuracy(model, X, t):
-    """Fraction of the columns of X whose predicted class equals t."""
-    X = _check_X(X, model.units[0], model.dtype)
-    t = _check_labels(t, model.n_classes, n=X.shape[1])
-    return float(np.mean(model.predict(X) == t))
-
-
-def train(model, X, t, optimizer, epochs, batch_size, rng=None,
-          X_val=None, t_val=None, callback=None):
-    """Mini-batch training: each epoch shuffles the samples with rng and visits all of them.
-
-    X (n_features, n) and t (n,) are the training data; each step takes batch_size
-    columns (the last batch of an epoch may be smaller), computes the loss,
-    backpropagates and calls optimizer.step().
-
-    Returns a dict of arrays, one entry per epoch:
-      "loss": mean training loss over the epoch's mini-batches, as loss() returns it
-              (so with the L2 penalty and the dropout noise when those are on);
-      "val_accuracy": accuracy on (X_val, t_val) after the epoch, when given.
-    callback(epoch, model), if given, is called after each epoch (e.g. to draw a frame).
-    """
+    return _check_labels(t, n_classes), n_classes, _as_float_dtype(dtype)
+
+
+def _check_X_and_labels(X, t, model, names=("X", "t")):
+    X = _check_X(X, model.units[0], model.dtype, names[0])
+    return X, _check_labels(t, model.n_classes, X.shape[1], names[1])
+
+
+def _check_logits_and_labels(Z, t):
+    Z = _as_float_array(Z, "Z")
+    if Z.ndim != 2 or Z.shape[1] == 0:
+        raise ValueError(f"Z must be 2-D, classes x samples, got shape {Z.shape}")
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(Z).all()
+    if not finite:
+        raise FloatingPointError(f"the logits Z are not finite ({_non_finite_summary(Z)})")
+    return Z, _check_labels(t, Z.shape[0], Z.shape[1])
+
+
+def _non_finite_summary(A):
+    return f"{np.isnan(A).sum()} NaN, {np.isinf(A).sum()} inf of {A.size} entries"
+
+
+def _check_finite_logits(Z_L, model):
+    """Reported as an error: an argmax over NaN would silently predict class 0."""
+    if not np.isfinite(Z_L).all():
+        bad = [f"W{l}" for l, name, P, _ in model.parameters()
+               if name == "W" and not np.isfinite(P).all()]
+        cause = (f"the parameters {', '.join(bad)} are not finite: training has diverged"
+                 if bad else "the input or the weights are too large: the products overflow")
+        raise FloatingPointError(f"the logits are not finite ({_non_finite_summary(Z_L)}): "
+                                 f"{cause}")
+
+
+def _check_finite_loss(loss, model):
+    if not np.isfinite(loss):
+        raise FloatingPointError(f"the loss is {loss} (the L2 penalty overflows: the weights "
+                                 f"have grown beyond {np.finfo(model.dtype).max:.3g} squared)")
+    return loss
+
+
+def _check_backward_ready(model):
+    if model.dZ_L is None:
+        raise RuntimeError("backward() needs the training pass of the current parameters and "
+                           "settings: call model.loss(X, t) first (an optimizer step, or a "
+                           "change of l2, dropout or activation, makes the last one stale)")
+
+
+def _check_parameters(model):
+    """W, b, gamma and beta may be replaced by hand (layer.W = ...): they must keep
+    their shape and the model's dtype (a plain float array, not a masked one)."""
+    for l, name, P, _ in model.parameters():
+        d_out, d_in = model.units[l], model.units[l - 1]
+        shape = (d_out, d_in) if name == "W" else (d_out, 1)
+        if (type(P) is not np.ndarray) or P.shape != shape or P.dtype != model.dtype:
+            got = (f"an array of dtype {P.dtype} and shape {P.shape}"
+                   if isinstance(P, np.ndarray) else f"a {_type_name(P)}")
+            where = f"layers[{l - 1}].{name}" if name in ("W", "b") else f"norms[{l - 1}].{name}"
+            raise TypeError(f"{where} must be a {model.dtype} array of shape {shape}, got {got}; "
+                            f"to set values, write into it: {where}[...] = values")
+
+
+def _check_layer_input(X, W):
+    X = np.asarray(X, dtype=W.dtype)     # no copy when X already has W's dtype
+    if X.ndim != 2 or X.shape[0] != W.shape[1]:
+        raise ValueError(f"X has shape {X.shape}, this layer expects ({W.shape[1]}, n) "
+                         f"(X is features x samples; did you mean X.T?)")
+    return X
+
+
+def _check_model(model, name="model"):
+    if not isinstance(model, NNClassifier):
+        raise TypeError(f"{name} must be an NNClassifier, got {_type_name(model)}")
+    return model
+
+
+def _check_optimizable(model):
+    if not (callable(getattr(model, "parameters", None))
+            and callable(getattr(model, "clear_cache", None))):
+        raise TypeError(f"model must be an NNClassifier (or have parameters() and "
+                        f"clear_cache()), got {_type_name(model)}")
+    return model
+
+
+def _dtype_of(model):
+    """The float dtype an optimizer computes in: the model's, or its first parameter's."""
+    if isinstance(model, NNClassifier):
+        return model.dtype
+    params = model.parameters()
+    return params[0][2].dtype if params else np.dtype(np.float64)
+
+
+def _check_step(model):
+    """Every (P, dP) of model.parameters(), checked before step() writes anything."""
+    params = model.parameters()
+    for l, name, P, dP in params:
+        if dP is None:
+            raise RuntimeError("step() needs gradients: call model.loss(X, t) and "
+                               "model.backward() first")
+        if not isinstance(P, np.ndarray) or not P.flags.writeable:
+            raise ValueError(f"parameter {name}{l} is not a writeable array: the optimizer "
+                             f"updates parameters in place")
+        if not isinstance(dP, np.ndarray) or dP.shape != P.shape:
+            raise ValueError(f"the gradient d{name}{l} must be an array of shape {P.shape}, "
+                             f"got {getattr(dP, 'shape', _type_name(dP))}")
+    return [(P, dP) for _, _, P, dP in params]
+
+
+def _check_state(params, state):
+    """An optimizer's state arrays, made at its first step(), still match the parameters."""
+    if len(state) != len(params) or any(s.shape != P.shape for s, (P, _) in zip(state, params)):
+        raise ValueError("the model's parameters changed since this optimizer's first "
+                         "step(): create a new optimizer for the new model")
+
+
+def _check_callable(f, name):
+    if not callable(f):
+        raise TypeError(f"{name} must be callable, got {f!r} ({_type_name(f)})")
+    return f
+
+
+def _check_training(model, X, t, optimizer, epochs, batch_size, X_val, t_val, callback):
+    """Everything train() needs, checked before its first update."""
+    _check_model(model)
     epochs = _positive_int(epochs, "epochs")
     batch_size = _positive_int(batch_size, "batch_size")
-    if getattr(optimizer, "model", None) is not model:
+    if not isinstance(optimizer, SGD):
+        raise TypeError(f"optimizer must be an nn.SGD, nn.Momentum or nn.Adam, "
+                        f"got {_type_name(optimizer)}")
+    if optimizer.model is not model:
         raise ValueError("optimizer must update the model being trained: build it with this "
                          "model, e.g. optimizer = nn.SGD(model, lr) after model = ...")
-    X = _check_X(X, model.units[0], model.dtype)
-    t = _check_labels(t, model.n_classes, n=X.shape[1])
+    X, t = _check_X_and_labels(X, t, model)
     if (X_val is None) != (t_val is None):
         raise ValueError("give both X_val and t_val, or neither")
     if X_val is not None:
-        X_val = _check_X(X_val, model.units[0], model.dtype, name="X_val")
-        t_val = _check_labels(t_val, model.n_classes, n=X_val.shape[1], name="t_val")
-    rng = _as_rng(rng)
-    n = X.shape[1]
-    history = {"loss": np.zeros(epochs)}
-    if X_val is not None:
-        history["val_accuracy"] = np.zeros(epochs)
-    for epoch in range(epochs):
-        order = rng.permutation(n)
-        total = 0.0
-        for start in range(0, n, batch_size):
-            batch = order[start:start + batch_size]
-            # The last batch may be smaller: weigh each batch's mean loss by its size.
-            total += model.loss(X[:, batch], t[batch]) * len(batch)
-            model.backward()
-            optimizer.step()
-        history["loss"][epoch] = total / n
-        if X_val is not None:
-            history["val_accuracy"][epoch] = np.mean(model.predict(X_val) == t_val)
-        if callback is not None:
-            callback(epoch, model)
-    return history
+        X_val, t_val = _check_X_and_labels(X_val, t_val, model, ("X_val", "t_val"))
+    if callback is not None:
+        _check_callable(callback, "callback")
+    if model.batch_norm and (X.shape[1] == 1 or X.shape[1] % batch_size == 1):
+        raise ValueError(f"with batch_norm, every mini-batch needs at least 2 samples, but "
+                         f"{X.shape[1]} samples in batches of {batch_size} leave a batch of "
+                         f"one: choose another batch_size")
+    return X, t, X_val, t_val, epochs, batch_size
 
 
-def load_digits_split(val_size=0.2, test_size=0.2, random_state=0, dtype=np.float64):
-    """scikit-learn's 8x8 digits, split and standardised, in the columns-are-samples layout.
+def _check_seeds(seeds):
+    if isinstance(seeds, Integral) and not isinstance(seeds, bool):
+        return range(_positive_int(seeds, "seeds"))
+    try:
+        seeds = list(seeds)
+    except TypeError:
+        raise TypeError(f"seeds must be an int or a sequence of ints, got {seeds!r}") from None
+    if not seeds:
+        raise ValueError("seeds is empty: give at least one seed")
+    for seed in seeds:
+        _as_rng(seed)
+    return seeds
 
-    A stratified split into train / validation / test (fractions of the whole
-    set), then a StandardScaler fitted on the training part only, so nothing
-    about the held-out data leaks into training. Returns a dict with
-    X_train (64, n_train), t_train (n_train,), X_val, t_val, X_test, t_test,
-    and "images" (n_test, 8, 8), the test digits as pictures.
-    """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import StandardScaler
 
-    val_size = _fraction(val_size, "val_size", low_open=True)
-    test_size = _fraction(test_size, "test_size", low_open=True)
+def _check_sample(values):
+    values = np.asarray(values, dtype=np.float64).ravel()
+    if values.size < 2:
+        raise ValueError(f"mean_sd needs at least 2 values (one per seed), got {values.size}")
+    if not np.isfinite(values).all():
+        raise ValueError(f"values must be finite, got {values}")
+    return values
+
+
+def _check_binomial(p, n):
+    n = _positive_int(n, "n")
+    p = _number(p, "p", low=0)
+    if p > 1:
+        raise ValueError(f"p is an accuracy and must lie in [0, 1], got {p}")
+    return p, n
+
+
+def _check_difference(P, h):
+    if not isinstance(P, np.ndarray) or P.dtype.kind != "f":
+        raise TypeError(f"P must be a float NumPy array (changed in place), got {_type_name(P)}")
+    if not P.flags.writeable:
+        raise ValueError("P must be writeable: central_difference changes it in place")
+    return P, _check_step_size(h)
+
+
+def _check_step_size(h):
+    h = _number(h, "h", low=0, low_open=True)
+    if not 1e-10 <= h <= 1e-2:
+        raise ValueError(f"h must lie in [1e-10, 1e-2] (rounding swamps smaller steps, "
+                         f"curvature larger ones), got {h}")
+    return h
+
+
+def _check_gradient_check(model, h):
+    _check_step_size(h)
+    if model.dtype != np.float64:
+        raise ValueError(f"gradient_check needs a float64 model (differences of size h "
+                         f"drown in float32 rounding), got {model.dtype}")
+
+
+def _check_digits_split(val_size, test_size, random_state, dtype, n, n_classes):
+    val_size = _number(val_size, "val_size", low=0, low_open=True, below=1)
+    test_size = _number(test_size, "test_size", low=0, low_open=True, below=1)
     if val_size + test_size >= 1:
         raise ValueError(f"val_size + test_size must be below 1, got {val_size + test_size}")
     if isinstance(random_state, bool) or not isinstance(random_state, Integral):
         raise TypeError(f"random_state must be an int (scikit-learn's seed), "
-                        f"got {type(random_state).__name__}")
-    digits = load_digits()
-    n, n_classes = len(digits.target), len(digits.target_names)
+                        f"got {_type_name(random_state)}")
     for part, size in (("val_size", val_size), ("test_size", test_size),
                        ("1 - val_size - test_size", 1 - val_size - test_size)):
         if size * n < n_classes:
             raise ValueError(f"{part} = {size:.4g} leaves fewer than {n_classes} of the {n} "
                              f"digits, one per class, for a stratified split")
-    index = np.arange(n)
-    rest, test = train_test_split(index, test_size=test_size, stratify=digits.target,
-                                  random_state=random_state)
-    train_, val = train_test_split(rest, test_size=val_size / (1 - test_size),
-                                   stratify=digits.target[rest], random_state=random_state)
-    scaler = StandardScaler().fit(digits.data[train_])
-    dtype = _as_float_dtype(dtype)
-
-    def columns(rows):
-        return np.ascontiguousarray(scaler.transform(digits.data[rows]).T, dtype=dtype)
-
-    return {"X_train": columns(train_), "t_train": digits.target[train_],
-            "X_val": columns(val), "t_val": digits.target[val],
-            "X_test": columns(test), "t_test": digits.target[test],
-            "images": digits.images[test]}
+    return val_size, test_size, int(random_state), _as_float_dtype(dtype)
 
 
-# ----------------------------------------------------------------------------
-# Figures
-# ----------------------------------------------------------------------------
-
-def save_fig(name, fig=None, dpi=100):
-    """Save a figure (default: the current one) as figures/<name>.png in the repository.
-
-    The path comes from this file's location, not the working directory, so a
-    notebook in notebooks/ writes to the same figures/ as a script at the top.
-    The PNG carries no software version or date, so re-running does not change it.
-    """
-    import matplotlib.pyplot as plt
-
-    FIGURES.mkdir(exist_ok=True)
-    (fig or plt.gcf()).savefig(FIGURES / f"{name}.png", dpi=dpi, bbox_inches="tight",
-                               metadata={"Software": None})
+_FIGURE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
-def save_animation(animation, name, fps=8, dpi=80):
-    """Save a matplotlib animation as figures/<name>.gif with Pillow."""
-    from matplotlib.animation import PillowWriter
+def _figure_path(name, suffix):
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str such as '05_loss_curve', got {_type_name(name)}")
+    if not _FIGURE_NAME.fullmatch(name):
+        raise ValueError(f"name must be a plain file name of letters, digits, '_' and '-', "
+                         f"without folder or suffix (such as '05_loss_curve'), got {name!r}")
+    folder = figures_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}{suffix}"
 
-    FIGURES.mkdir(exist_ok=True)
-    animation.save(FIGURES / f"{name}.gif", writer=PillowWriter(fps=fps), dpi=dpi)
+
+def _check_figure(fig):
+    from matplotlib.figure import Figure
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {_type_name(fig)}")
+    return fig
 
 
-def plot_decision_boundary(model, X, t, ax=None, resolution=200, margin=0.5):
-    """Colour the plane by the class the model predicts, and scatter the data on top.
+def _check_axes(ax):
+    from matplotlib.axes import Axes
+    if not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes, got {_type_name(ax)}")
+    return ax
 
-    X has shape (2, n) (two features, samples in columns) and t shape (n,).
-    Returns the matplotlib Axes.
-    """
-    import matplotlib.pyplot as plt
 
+def _check_animation(animation):
+    from matplotlib.animation import Animation
+    if not isinstance(animation, Animation):
+        raise TypeError(f"animation must be a matplotlib Animation, got {_type_name(animation)}")
+    return animation
+
+
+def _check_plot(model, X, t, resolution, margin):
+    _check_model(model)
     if model.units[0] != 2:
         raise ValueError(f"plot_decision_boundary draws the plane of a model with 2 inputs, "
                          f"this one has {model.units[0]}")
     X = _check_X(X, 2, np.float64)
     t = _check_labels(t, model.n_classes, n=X.shape[1])
-    resolution = _positive_int(resolution, "resolution")
-    if isinstance(margin, bool) or not isinstance(margin, Real) or not 0 <= margin < np.inf:
-        raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
-    ax = ax or plt.gca()
-    (x1_min, x2_min), (x1_max, x2_max) = X.min(axis=1) - margin, X.max(axis=1) + margin
-    x1, x2 = np.meshgrid(np.linspace(x1_min, x1_max, resolution),
-                         np.linspace(x2_min, x2_max, resolution))
-    grid = np.vstack([x1.ravel(), x2.ravel()])
-    classes = model.predict(grid).reshape(x1.shape)
-    levels = np.arange(model.n_classes + 1) - 0.5
-    ax.contourf(x1, x2, classes, levels=levels, cmap="coolwarm", alpha=0.25)
-    ax.scatter(X[0], X[1], c=t, cmap="coolwarm", s=14, edgecolors="k", linewidths=0.3,
-               vmin=0, vmax=model.n_classes - 1)
-    ax.set_xlabel("$x_1$")
-    ax.set_ylabel("$x_2$")
-    return ax
+    return (X, t, _positive_int(resolution, "resolution"),
+            _number(margin, "margin", low=0))
+
+
+# -- model files --------------------------------------------------------------
+
+def _npz_path(path):
+    """Path(path), with .npz appended if it has another suffix or none, as np.savez does."""
+    if not isinstance(path, (str, PathLike)):
+        raise TypeError(f"path must be a str or a path-like object, got {_type_name(path)}")
+    path = Path(path)
+    return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
+
+
+_SETTINGS = {"units": "iu", "dtype": "U", "l2": "f", "dropout": "f", "activation": "U",
+             "batch_norm": "b"}
+
+
+def _read_model_file(cls, path, rng):
+    """load(): read and check a file written by save(), member by member.
+
+    Only the members save() writes are read. Each one's dtype and shape are checked
+    from its .npy header, against the units, before its data is read; members must be
+    stored uncompressed (as np.savez stores them), so nothing larger than the file is
+    ever allocated.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = {info.filename: info for info in archive.infolist()}
+            settings = {key: _read_member(archive, members, path, key, kinds)
+                        for key, kinds in _SETTINGS.items()}
+            model = _model_from_settings(cls, settings, path, rng)
+            expected = {f"{key}.npy": array for key, array in model._state_arrays().items()}
+            unknown = set(members) - expected.keys() - {f"{k}.npy" for k in _SETTINGS}
+            if unknown:
+                raise ValueError(f"{path} is not a model file written by NNClassifier.save: "
+                                 f"unexpected members {sorted(unknown)}")
+            for member, target in expected.items():
+                target[...] = _read_member(archive, members, path, member[:-4],
+                                           target.dtype.kind, target.shape, target.dtype)
+    except (zipfile.BadZipFile, EOFError, OSError) as error:
+        raise ValueError(f"{path} is not a readable model file written by NNClassifier.save "
+                         f"({_type_name(error)}: {error})") from None
+    model.clear_cache()
+    return model
+
+
+def _read_member(archive, members, path, key, kinds, shape=None, dtype=None):
+    """One .npy member, after checking its header: dtype kind in `kinds`, shape, storage."""
+    info = members.get(f"{key}.npy")
+    if info is None:
+        raise ValueError(f"{path} is not a model file written by NNClassifier.save: "
+                         f"missing member {key!r}")
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise ValueError(f"{path}: member {key!r} is compressed; NNClassifier.save writes "
+                         f"uncompressed members")
+    with archive.open(info) as file:
+        try:
+            version = np.lib.format.read_magic(file)
+            header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                      else np.lib.format.read_array_header_2_0)
+            stored_shape, fortran, stored_dtype = header(file)
+        except ValueError as error:
+            raise ValueError(f"{path}: member {key!r} is not a NumPy .npy array ({error})") from None
+        if stored_dtype.kind not in kinds or (dtype is not None and stored_dtype != dtype):
+            want = dtype if dtype is not None else f"kind {kinds!r}"
+            raise ValueError(f"{path}: member {key!r} has dtype {stored_dtype}, expected {want}")
+        if shape is not None and stored_shape != shape:
+            raise ValueError(f"{path}: member {key!r} has shape {stored_shape}, the model's "
+                             f"units need {shape}")
+        if shape is None and (len(stored_shape) > 1 or int(np.prod(stored_shape)) > 64):
+            raise ValueError(f"{path}: member {key!r} has shape {stored_shape}, "
+                             f"too large for a setting")
+        count = int(np.prod(stored_shape))
+        data = file.read(count * stored_dtype.itemsize)
+        if len(data) != count * stored_dtype.itemsize:
+            raise ValueError(f"{path}: member {key!r} is truncated")
+        return np.frombuffer(data, dtype=stored_dtype).reshape(
+            stored_shape, order="F" if fortran else "C")
+
+
+def _model_from_settings(cls, settings, path, rng):
+    units = settings["units"]
+    if units.ndim != 1:
+        raise ValueError(f"{path}: member 'units' must be 1-D, got shape {units.shape}")
+    try:
+        units = _check_units(units.tolist())
+        kwargs = {key: settings[key].item() for key in ("dtype", "l2", "dropout", "activation",
+                                                        "batch_norm")}
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path} does not describe a model NNClassifier can build: "
+                         f"{error}") from None
+    # Check the size the units need against the file before allocating anything.
+    itemsize = np.dtype(kwargs["dtype"]).itemsize if kwargs["dtype"] in ("float32", "float64") else 8
+    needed = sum(d_in * d_out for d_in, d_out in zip(units[:-1], units[1:])) * itemsize
+    if needed > path.stat().st_size:
+        raise ValueError(f"{path}: units {units} need {needed} bytes of weights, more than "
+                         f"the file holds ({path.stat().st_size} bytes): the units were edited "
+                         f"or the file is cut short")
+    try:
+        return cls(units, rng=rng, **kwargs)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path} does not describe a model NNClassifier can build: "
+                         f"{error}") from None
