@@ -1125,25 +1125,29 @@ def _check_bool(value, name):
 def _number(value, name, dtype=np.float64, low=None, low_open=False, below=None):
     """value as the float of `dtype` the model computes with, checked after conversion:
     finite, >= low (> low if low_open) and < below. Returns a Python float."""
+    if below is not None:
+        wanted = f"lie in {'(' if low_open else '['}{low:g}, {below:g})"
+    elif low is not None:
+        wanted = "be a positive number" if low_open and low == 0 else f"be a number >= {low:g}"
+    else:
+        wanted = "be a finite number"
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a number, got {value!r} ({_type_name(value)})")
+        raise TypeError(f"{name} must {wanted}, got {value!r} ({_type_name(value)})")
     dtype = np.dtype(dtype)
     try:
         as_float = float(value)
     except OverflowError:
-        raise ValueError(f"{name} = {value!r} is too large for a float") from None
-    if np.isfinite(as_float) and abs(as_float) > np.finfo(dtype).max:
-        raise ValueError(f"{name} = {value!r} is beyond the range of {dtype}")
+        raise ValueError(f"{name} must {wanted}, got {repr(value)[:20]}..., too large for "
+                         f"a float") from None
+    if np.isfinite(as_float) and abs(as_float) > float(np.finfo(dtype).max):
+        raise ValueError(f"{name} must {wanted}, got {value!r}, beyond the range of {dtype}")
     converted = float(dtype.type(as_float))
-    shown = f"{name} = {value!r}" + (f", which is {converted!r} in {dtype}"
-                                     if converted != value else "")
-    if not np.isfinite(converted):
-        raise ValueError(f"{name} must be finite, got {shown}")
-    if low is not None and (converted < low or (low_open and converted == low)):
-        relation = ">" if low_open else ">="
-        raise ValueError(f"{name} must be {relation} {low}, got {shown}")
-    if below is not None and converted >= below:
-        raise ValueError(f"{name} must be below {below}, got {shown}")
+    changed = not np.isnan(as_float) and converted != value
+    shown = f"{value!r}" + (f", which is {converted!r} in {dtype}" if changed else "")
+    if (not np.isfinite(converted)
+            or (low is not None and (converted < low or (low_open and converted == low)))
+            or (below is not None and converted >= below)):
+        raise ValueError(f"{name} must {wanted}, got {shown}")
     return converted
 
 

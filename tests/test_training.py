@@ -47,13 +47,19 @@ def test_moons_fit():
 
 def test_train_reports_epoch_losses_and_validation_accuracy():
     X, t = make_moons(n_samples=50, noise=0.1, random_state=1)
+    X_val, t_val = make_moons(n_samples=30, noise=0.3, random_state=2)   # other data
     model = nn.NNClassifier([2, 8, 2], rng=1)
     seen = []
     history = nn.train(model, X.T, t, nn.SGD(model, 0.1), epochs=4, batch_size=16, rng=1,
-                       X_val=X.T, t_val=t, callback=lambda epoch, m: seen.append(epoch))
-    assert seen == [0, 1, 2, 3]
-    assert history["loss"].shape == (4,) and history["val_accuracy"].shape == (4,)
-    assert history["val_accuracy"][-1] == nn.accuracy(model, X.T, t)
+                       X_val=X_val.T, t_val=t_val,
+                       callback=lambda epoch, m: seen.append((epoch, nn.accuracy(m, X_val.T, t_val))))
+    assert [epoch for epoch, _ in seen] == [1, 2, 3, 4]
+    assert set(history) == {"loss", "val_loss", "val_accuracy"}
+    assert all(history[key].shape == (4,) for key in history)
+    # after every epoch, the validation accuracy and loss of the model as it was then
+    np.testing.assert_array_equal(history["val_accuracy"], [acc for _, acc in seen])
+    assert history["val_accuracy"][-1] != nn.accuracy(model, X.T, t)   # not the training data
+    assert history["val_loss"][-1] == pytest.approx(model.nll(X_val.T, t_val), rel=1e-15)
     # The epoch loss is the size-weighted mean of its mini-batch losses (16, 16, 16, 2).
     probe = nn.NNClassifier([2, 8, 2], rng=1)
     order = np.random.default_rng(1).permutation(50)
@@ -140,7 +146,7 @@ def test_adam_first_steps():
 
 
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-15), (np.float32, 1e-7)])
-@pytest.mark.parametrize("layout", ["C", "F"])       # F: BLAS cannot update it, NumPy does
+@pytest.mark.parametrize("layout", ["C", "F"])
 def test_sgd_step(dtype, rtol, layout):
     rng = np.random.default_rng(4)
     X, t = rng.standard_normal((3, 10)), rng.integers(0, 2, 10)
@@ -169,7 +175,7 @@ def test_save_load_round_trip(tmp_path):
     assert (tmp_path / "model.npz").is_file()
     loaded = nn.NNClassifier.load(tmp_path / "model", rng=3)
     assert loaded.units == [5, 6, 4, 3] and loaded.dtype == np.float32
-    assert loaded.l2 == 0.01 and loaded.dropout == 0.25
+    assert loaded.l2 == model.l2 == float(np.float32(0.01)) and loaded.dropout == 0.25
     np.testing.assert_array_equal(loaded.forward_probs(X), model.forward_probs(X))
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
 
@@ -195,13 +201,13 @@ def test_load_truncated_file(tmp_path):
     path = tmp_path / "model.npz"
     nn.NNClassifier([3, 2], rng=0).save(path)
     path.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(ValueError, match="not a readable model file"):
+    with pytest.raises(ValueError, match="model.npz"):
         nn.NNClassifier.load(path)
 
 
 def test_load_other_npz(tmp_path):
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
-    with pytest.raises(ValueError, match=r"missing \['dropout', 'dtype', 'l2', 'units'\]"):
+    with pytest.raises(ValueError, match=r"other.npz is not a model file .* missing member 'units'"):
         nn.NNClassifier.load(tmp_path / "other.npz")
 
 
@@ -221,9 +227,9 @@ def test_load_mismatched_shapes(tmp_path):
     nn.NNClassifier([3, 4, 2], rng=0).save(path)
     with np.load(path) as data:
         arrays = dict(data)
-    arrays["W1"] = np.zeros((2, 5))
+    arrays["W2"] = np.zeros((2, 5))
     np.savez(path, **arrays)
-    with pytest.raises(ValueError, match=r"W1 has shape \(2, 5\), units \[3, 4, 2\] need \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"member 'W2' has shape \(2, 5\), the model's units need \(2, 4\)"):
         nn.NNClassifier.load(path)
 
 
@@ -249,34 +255,59 @@ def test_digits_split():
     assert np.abs(data["X_test"].mean(axis=1)).max() > 1e-3
 
 
-def test_save_fig_writes_into_repository_figures(tmp_path, monkeypatch):
+def test_save_fig_writes_into_figures_dir_whatever_the_working_directory(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
 
     monkeypatch.chdir(tmp_path)
-    target = nn.FIGURES / "test_save_fig.png"
+    monkeypatch.setenv("NN_FROM_SCRATCH_FIGURES", str(tmp_path / "out"))
+    target = tmp_path / "out" / "test_save_fig.png"
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0, 1])
     try:
         nn.save_fig("test_save_fig", fig)
         assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert not (tmp_path / "figures").exists()
+        assert sorted(p.name for p in tmp_path.rglob("*")) == ["out", "test_save_fig.png"]
         first = target.read_bytes()
         nn.save_fig("test_save_fig", fig)
         assert target.read_bytes() == first          # no date or version inside
     finally:
-        target.unlink(missing_ok=True)
         plt.close(fig)
+
+
+def test_figures_go_to_the_repository_without_the_variable(monkeypatch):
+    monkeypatch.delenv("NN_FROM_SCRATCH_FIGURES", raising=False)
+    assert nn.figures_dir() == nn.FIGURES
+    assert nn.FIGURES.parent == __import__("pathlib").Path(nn.__file__).resolve().parent
 
 
 def test_plot_decision_boundary_colours_by_prediction():
     import matplotlib.pyplot as plt
 
     X, t = make_moons(n_samples=40, noise=0.1, random_state=0)
-    model = nn.NNClassifier([2, 6, 2], rng=0)
+    model = nn.NNClassifier([2, 2], rng=0)
+    model.layers[0].W[...] = [[1.0, 1.0], [-1.0, 0.5]]     # a slanted boundary x_2 = -4 x_1 / 1.5
+    model.layers[0].b[...] = [[0.2], [0.0]]
     fig, ax = plt.subplots()
     try:
         assert nn.plot_decision_boundary(model, X.T, t, ax=ax, resolution=30) is ax
-        assert len(ax.collections) >= 2              # the filled contours and the scatter
+        contour = next(c for c in ax.collections if hasattr(c, "get_paths") and len(c.get_paths()) == 2)
+        # Each filled region's path contains exactly the grid points predicted as its class.
+        (x1_min, x2_min), (x1_max, x2_max) = X.T.min(axis=1) - 0.5, X.T.max(axis=1) + 0.5
+        g1, g2 = np.meshgrid(np.linspace(x1_min, x1_max, 30), np.linspace(x2_min, x2_max, 30))
+        # points strictly inside the grid cells, away from the region boundaries
+        inner = np.vstack([(g1[:-1, :-1] + g1[1:, 1:]).ravel() / 2,
+                           (g2[:-1, :-1] + g2[1:, 1:]).ravel() / 2])
+        predicted = model.predict(inner)
+        for k, path in enumerate(contour.get_paths()):
+            inside = path.contains_points(inner.T)
+            corners = [model.predict(np.vstack([g1[i:i + 2, j:j + 2].ravel(),
+                                                g2[i:i + 2, j:j + 2].ravel()]))
+                       for i in range(29) for j in range(29)]
+            pure = np.array([np.all(c == c[0]) for c in corners])    # cells not cut by the boundary
+            assert np.all(inside[pure] == (predicted[pure] == k)), f"class {k}"
+            assert inside[pure].any(), f"class {k} is never coloured"
+        scatter = ax.collections[-1]
+        np.testing.assert_array_equal(scatter.get_array(), t)          # the points keep their labels
         with pytest.raises(ValueError, match="X has 3 rows"):
             nn.plot_decision_boundary(model, np.ones((3, 4)), [0, 1, 0, 1], ax=ax)
     finally:
