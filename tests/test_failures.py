@@ -1,0 +1,440 @@
+"""Failures are loud and leave nothing half-done (one section per kind of failure).
+
+Each test reproduces a way the module once failed silently or misleadingly and
+checks the documented error, or the correct behaviour, instead.
+"""
+import copy
+import re
+import zipfile
+from fractions import Fraction
+
+import matplotlib
+import numpy as np
+import pytest
+
+import nn_from_scratch as nn
+
+matplotlib.use("Agg")
+
+
+def data(n_features, n, n_classes, seed):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n_features, n)), rng.integers(0, n_classes, size=n)
+
+
+def parameters(model):
+    return [P.copy() for _, _, P, _ in model.parameters()]
+
+
+def assert_same(before, model):
+    for old, (_, _, P, _) in zip(before, model.parameters()):
+        np.testing.assert_array_equal(old, P)
+
+
+# ---------------------------------------------------------------------------
+# 1. Divergence stops training with a FloatingPointError, not NaN weights
+# ---------------------------------------------------------------------------
+
+def test_a_too_large_learning_rate_stops_training_loudly():
+    digits = nn.load_digits_split()
+    model = nn.NNClassifier([64, 32, 10], rng=0)
+    optimizer = nn.SGD(model, 1e3)
+    with pytest.raises(FloatingPointError,
+                       match=r"training diverged in epoch \d+ with learning rate 1000: .*not finite"):
+        nn.train(model, digits["X_train"], digits["t_train"], optimizer, epochs=5, batch_size=32,
+                 rng=0)
+
+
+def test_the_model_keeps_the_parameters_of_the_last_finite_loss():
+    X, t = data(4, 40, 3, 1)
+    model = nn.NNClassifier([4, 8, 3], rng=1)
+    seen = []
+    original_loss = model.loss
+
+    def recording_loss(X, t):
+        value = original_loss(X, t)                # raises before returning a non-finite loss
+        seen.append(parameters(model))
+        return value
+
+    model.loss = recording_loss
+    with pytest.raises(FloatingPointError):
+        nn.train(model, X * 1e30, t, nn.SGD(model, 1e30), epochs=3, batch_size=8, rng=0)
+    # Every parameter the loss saw gave a finite loss; the failed loss wrote nothing.
+    assert all(np.isfinite(P).all() for Ps in seen for P in Ps)
+
+
+def test_loss_and_predict_on_overflowing_inputs_raise():
+    model = nn.NNClassifier([3, 4, 2], rng=0)
+    X = np.full((3, 2), 1e308)
+    with pytest.raises(FloatingPointError, match="the logits are not finite"):
+        model.loss(X, [0, 1])
+    with pytest.raises(FloatingPointError, match="the logits are not finite"):
+        model.predict(X)                           # argmax over NaN would say class 0
+
+
+def test_a_diverged_model_is_named_as_such():
+    model = nn.NNClassifier([3, 4, 2], rng=0)
+    model.layers[1].W[0, 0] = np.nan
+    with pytest.raises(FloatingPointError, match="the parameters W2 are not finite"):
+        model.forward(np.ones((3, 2)))
+
+
+def test_softmax_cross_entropy_rejects_non_finite_logits():
+    with pytest.raises(FloatingPointError, match="the logits Z are not finite"):
+        nn.softmax_cross_entropy(np.array([[0.0], [np.inf]]), [0])
+
+
+# ---------------------------------------------------------------------------
+# 2. A stale training pass cannot be backpropagated
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change", [
+    lambda model, opt: opt.step(),
+    lambda model, opt: setattr(model, "dropout", 0.5),
+    lambda model, opt: setattr(model, "l2", 0.1),
+    lambda model, opt: setattr(model, "activation", "tanh"),
+], ids=["step", "dropout", "l2", "activation"])
+def test_backward_after_a_change_raises(change):
+    X, t = data(3, 5, 2, 2)
+    model = nn.NNClassifier([3, 4, 2], rng=2)
+    optimizer = nn.SGD(model, 0.1)
+    model.loss(X, t)
+    model.backward()
+    change(model, optimizer)
+    with pytest.raises(RuntimeError, match=r"call model.loss\(X, t\) first"):
+        model.backward()
+
+
+def test_backward_after_train_raises():
+    X, t = data(3, 10, 2, 3)
+    model = nn.NNClassifier([3, 4, 2], rng=3)
+    nn.train(model, X, t, nn.SGD(model, 0.1), epochs=1, batch_size=5, rng=0)
+    with pytest.raises(RuntimeError, match="backward"):
+        model.backward()
+
+
+def test_dropout_changed_before_backward_cannot_mix_masks():
+    X, t = data(3, 6, 2, 4)
+    model = nn.NNClassifier([3, 5, 2], rng=4, dropout=0.0)
+    model.loss(X, t)
+    model.dropout = 0.5
+    with pytest.raises(RuntimeError):
+        model.backward()
+    assert model.layers[0].dW is None              # nothing was half-written
+
+
+# ---------------------------------------------------------------------------
+# 3. A call that raises leaves the model and the optimizer as they were
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [lambda m: nn.SGD(m, 0.1), lambda m: nn.Momentum(m, 0.1),
+                                  lambda m: nn.Adam(m)], ids=["SGD", "Momentum", "Adam"])
+def test_a_read_only_parameter_stops_the_step_before_any_write(make):
+    X, t = data(3, 6, 2, 5)
+    model = nn.NNClassifier([3, 4, 4, 2], rng=5)
+    optimizer = make(model)
+    model.loss(X, t)
+    model.backward()
+    before = parameters(model)
+    model.layers[2].b.flags.writeable = False      # the last parameter of all
+    with pytest.raises(ValueError, match="parameter b3 is not a writeable array"):
+        optimizer.step()
+    assert_same(before, model)
+    assert getattr(optimizer, "k", 0) == 0         # Adam did not count the step
+    assert getattr(optimizer, "m", None) is None and getattr(optimizer, "velocity", None) is None
+
+
+def test_a_bad_callback_is_refused_before_training():
+    X, t = data(3, 10, 2, 6)
+    model = nn.NNClassifier([3, 4, 2], rng=6)
+    before = parameters(model)
+    with pytest.raises(TypeError, match="callback must be callable, got 5"):
+        nn.train(model, X, t, nn.SGD(model, 0.1), epochs=2, batch_size=5, callback=5)
+    assert_same(before, model)
+
+
+@pytest.mark.parametrize("make, name, value, error", [
+    (lambda m: nn.SGD(m, 0.1), "lr", -1, ValueError),
+    (lambda m: nn.SGD(m, 0.1), "lr", "fast", TypeError),
+    (lambda m: nn.Momentum(m, 0.1), "beta", 1.0, ValueError),
+    (lambda m: nn.Adam(m), "beta1", -0.5, ValueError),
+    (lambda m: nn.Adam(m), "beta2", 1.5, ValueError),
+    (lambda m: nn.Adam(m), "eps", 0.0, ValueError),
+])
+def test_optimizer_settings_are_checked_on_assignment(make, name, value, error):
+    optimizer = make(nn.NNClassifier([3, 2], rng=0))
+    old = getattr(optimizer, name)
+    with pytest.raises(error, match=f"{name} must"):
+        setattr(optimizer, name, value)
+    assert getattr(optimizer, name) == old
+
+
+# ---------------------------------------------------------------------------
+# 4. gradient_check never reports a bug that is not there
+# ---------------------------------------------------------------------------
+
+def test_gradient_check_sets_kinks_apart():
+    """The case that reported layer 2's b at relative error 0.43 although backward is right."""
+    model = nn.NNClassifier([3, 3, 4, 3], rng=1)
+    X, t = np.random.default_rng(1).standard_normal((3, 3)), np.array([0, 1, 2])
+    rows = nn.gradient_check(model, X, t)
+    assert sum(row.kinks for row in rows) > 0      # some differences crossed a kink here
+    for row in rows:
+        assert np.isnan(row.rel_error) or row.rel_error < 1e-7, row
+
+
+def test_gradient_check_still_catches_a_bug_next_to_kinks():
+    class Doubled(nn.NNClassifier):
+        def backward(self):
+            super().backward()
+            self.layers[0].dW *= 2
+
+    model = Doubled([3, 3, 4, 3], rng=1)
+    X, t = np.random.default_rng(1).standard_normal((3, 3)), np.array([0, 1, 2])
+    rows = {(row.layer, row.name): row for row in nn.gradient_check(model, X, t)}
+    assert rows[1, "W"].rel_error > 0.1
+
+
+def test_gradient_check_leaves_the_model_alone():
+    X, t = data(3, 6, 2, 7)
+    model = nn.NNClassifier([3, 4, 2], rng=7, dropout=0.3)
+    before, state = parameters(model), copy.deepcopy(model.rng.bit_generator.state)
+    nn.gradient_check(model, X, t)
+    assert_same(before, model)
+    assert model.rng.bit_generator.state == state
+    assert model.dZ_L is None
+
+
+@pytest.mark.parametrize("model, X, error, message", [
+    (None, np.ones((3, 2)), TypeError, "model must be an NNClassifier, got NoneType"),
+    (nn.NNClassifier([3, 2], rng=0), np.full((3, 2), np.nan), ValueError, "X contains NaN"),
+])
+def test_gradient_check_rejects_bad_input(model, X, error, message):
+    with pytest.raises(error, match=message):
+        nn.gradient_check(model, X, [0, 1])
+
+
+# ---------------------------------------------------------------------------
+# 5. Numbers are converted to the model's float, then checked
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lr": np.longdouble("1e-400")}, r"lr must be a positive number, got .*which is 0.0 in float64"),
+    ({"lr": 10**400}, "lr must be a positive number, got 1000.*too large for a float"),
+])
+def test_learning_rates_are_checked_as_float64(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        nn.SGD(nn.NNClassifier([3, 2], rng=0), **kwargs)
+
+
+def test_a_fraction_is_a_learning_rate():
+    assert nn.SGD(nn.NNClassifier([3, 2], rng=0), Fraction(1, 10)).lr == 0.1
+
+
+@pytest.mark.parametrize("dtype, kwargs, message", [
+    (np.float64, {"beta1": np.longdouble(1) - np.longdouble(2) ** -60}, r"beta1 must lie in \[0, 1\), got .*which is 1.0"),
+    (np.float32, {"beta2": 1 - 2**-30}, r"beta2 must lie in \[0, 1\), got .*which is 1.0 in float32"),
+    (np.float32, {"eps": 1e-300}, "eps must be a positive number, got 1e-300, which is 0.0 in float32"),
+    (np.float32, {"lr": 1e39}, "lr must be a positive number, got 1e.39, beyond the range of float32"),
+])
+def test_adam_settings_are_checked_in_the_models_dtype(dtype, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        nn.Adam(nn.NNClassifier([3, 2], rng=0, dtype=dtype), **kwargs)
+
+
+def test_dropout_next_to_one_is_refused():
+    with pytest.raises(ValueError, match=r"dropout must lie in \[0, 1\)"):
+        nn.NNClassifier([3, 2], dropout=np.longdouble(1) - np.longdouble(2) ** -60)
+
+
+def test_adam_on_float32_with_constant_features_stays_finite():
+    """The digits have pixels that are 0 in every image: their gradient is exactly 0."""
+    digits = nn.load_digits_split(dtype=np.float32)
+    model = nn.NNClassifier([64, 16, 10], rng=0, dtype=np.float32)
+    nn.train(model, digits["X_train"], digits["t_train"], nn.Adam(model), epochs=1,
+             batch_size=64, rng=0)
+    assert all(np.isfinite(P).all() and P.dtype == np.float32 for _, _, P, _ in model.parameters())
+
+
+# ---------------------------------------------------------------------------
+# 6. load() reads only what save() writes, checked before it is allocated
+# ---------------------------------------------------------------------------
+
+@pytest.fixture
+def saved(tmp_path):
+    path = tmp_path / "model.npz"
+    nn.NNClassifier([3, 4, 2], rng=0).save(path)
+    with np.load(path) as stored:
+        arrays = dict(stored)
+    return path, arrays
+
+
+def rewrite(path, arrays):
+    np.savez(path, **arrays)
+
+
+def test_load_a_zip_of_other_files(tmp_path):
+    path = tmp_path / "notes.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in ("units", "dtype", "l2", "dropout", "activation", "batch_norm"):
+            archive.writestr(f"{name}.npy", "not an array")
+    with pytest.raises(ValueError, match=r"notes.npz: member 'units' is not a NumPy .npy array"):
+        nn.NNClassifier.load(path)
+
+
+@pytest.mark.parametrize("units", [[10**7, 10**7], [20000, 20000]])
+def test_load_huge_units_fails_before_allocating(saved, units):
+    path, arrays = saved
+    arrays["units"] = np.array(units)
+    rewrite(path, arrays)
+    with pytest.raises(ValueError, match=r"need \d+ bytes of weights, more than the file holds"):
+        nn.NNClassifier.load(path)
+
+
+def test_load_refuses_unknown_members(saved):
+    path, arrays = saved
+    arrays["extra"] = np.zeros(10)
+    rewrite(path, arrays)
+    with pytest.raises(ValueError, match=r"unexpected members \['extra.npy'\]"):
+        nn.NNClassifier.load(path)
+
+
+def test_load_refuses_compressed_members(saved):
+    path, arrays = saved
+    np.savez_compressed(path, **arrays)
+    with pytest.raises(ValueError, match="member 'units' is compressed"):
+        nn.NNClassifier.load(path)
+
+
+@pytest.mark.parametrize("value", [np.full((2, 4), "x"), np.zeros((2, 4), dtype="datetime64[s]"),
+                                   np.zeros((2, 4), dtype=complex), np.zeros((2, 4), np.float32)])
+def test_load_refuses_weights_of_another_dtype(saved, value):
+    path, arrays = saved
+    arrays["W2"] = value
+    rewrite(path, arrays)
+    with pytest.raises(ValueError, match=re.escape(f"member 'W2' has dtype {value.dtype}, expected float64")):
+        nn.NNClassifier.load(path)
+
+
+def test_load_refuses_edited_units(saved):
+    path, arrays = saved
+    arrays["units"] = np.array([3, 2, 4])          # same count of weights, another model
+    rewrite(path, arrays)
+    with pytest.raises(ValueError, match=r"member 'W1' has shape \(4, 3\), the model's units need \(2, 3\)"):
+        nn.NNClassifier.load(path)
+
+
+def test_load_refuses_a_missing_member(saved):
+    path, arrays = saved
+    del arrays["b2"]
+    rewrite(path, arrays)
+    with pytest.raises(ValueError, match="missing member 'b2'"):
+        nn.NNClassifier.load(path)
+
+
+def test_save_refuses_a_replaced_parameter(tmp_path):
+    model = nn.NNClassifier([3, 2], rng=0)
+    model.layers[0].W = np.zeros((2, 3), dtype=object)
+    with pytest.raises(TypeError, match=r"layers\[0\].W must be a float64 array"):
+        model.save(tmp_path / "model.npz")
+    assert not (tmp_path / "model.npz").exists()
+
+
+# ---------------------------------------------------------------------------
+# 7. Wrong object types are named
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: nn.accuracy(None, np.ones((2, 2)), [0, 1]), "model must be an NNClassifier, got NoneType"),
+    (lambda: nn.plot_decision_boundary("model", np.ones((2, 2)), [0, 1]), "model must be an NNClassifier, got str"),
+    (lambda: nn.plot_decision_boundary(nn.NNClassifier([2, 2], rng=0), np.ones((2, 2)), [0, 1], ax="x"),
+     "ax must be a matplotlib Axes, got str"),
+    (lambda: nn.save_animation(None, "x"), "animation must be a matplotlib Animation, got NoneType"),
+    (lambda: nn.save_fig(5), "name must be a str"),
+    (lambda: nn.train(nn.NNClassifier([2, 2], rng=0), np.ones((2, 2)), [0, 1], "sgd", 1, 1),
+     "optimizer must be an nn.SGD, nn.Momentum or nn.Adam, got str"),
+    (lambda: nn.repeat_over_seeds(5, seeds=3), "run must be callable"),
+    (lambda: nn.central_difference(lambda: 0.0, [1.0, 2.0]), "P must be a float NumPy array"),
+])
+def test_wrong_types_raise_type_errors_naming_the_argument(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()
+
+
+@pytest.mark.parametrize("name", ["../x", "/tmp/x", "", ".hidden", "a/b", "loss.png"])
+def test_save_fig_takes_a_plain_name(name, tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    monkeypatch.setenv("NN_FROM_SCRATCH_FIGURES", str(tmp_path / "figures"))
+    fig = plt.figure()
+    try:
+        with pytest.raises(ValueError, match="name must be a plain file name"):
+            nn.save_fig(name, fig)
+    finally:
+        plt.close(fig)
+    assert not any(tmp_path.rglob("*.png"))
+
+
+@pytest.mark.parametrize("call", [
+    lambda X, t: nn.NNClassifier([2, 2], rng=0).loss(X, t),
+    lambda X, t: nn.NNClassifier([2, 2], rng=0).predict(X),
+    lambda X, t: nn.softmax(X),
+])
+def test_masked_arrays_are_refused(call):
+    X = np.ma.masked_array(np.ones((2, 3)), mask=[[0, 1, 0], [0, 0, 0]])
+    with pytest.raises(TypeError, match="masked array: its mask would be ignored"):
+        call(X, [0, 1, 0])
+
+
+def test_masked_labels_are_refused():
+    t = np.ma.masked_array([0, 1, 0], mask=[0, 1, 0])
+    with pytest.raises(TypeError, match="t is a masked array"):
+        nn.NNClassifier([2, 2], rng=0).loss(np.ones((2, 3)), t)
+
+
+# ---------------------------------------------------------------------------
+# What the notebooks kept rewriting
+# ---------------------------------------------------------------------------
+
+def test_copy_is_independent():
+    X, t = data(3, 6, 2, 8)
+    model = nn.NNClassifier([3, 4, 2], rng=8, dropout=0.2, batch_norm=True)
+    twin = model.copy()
+    assert copy.deepcopy(model).units == model.units
+    nn.train(model, X, t, nn.SGD(model, 0.5), epochs=2, batch_size=3, rng=0)
+    nn.train(twin, X, t, nn.SGD(twin, 0.5), epochs=2, batch_size=3, rng=0)
+    for (_, _, P, _), (_, _, Q, _) in zip(model.parameters(), twin.parameters()):
+        np.testing.assert_array_equal(P, Q)        # the same rng state, the same training
+        assert P is not Q
+
+
+def test_softmax_cross_entropy_mean_and_per_sample():
+    Z, t = data(4, 6, 4, 9)
+    losses, Delta = nn.softmax_cross_entropy(Z, t, mean=False)
+    P = nn.softmax(Z)
+    np.testing.assert_allclose(losses, -np.log(P[t, np.arange(6)]), rtol=1e-13)
+    np.testing.assert_allclose(Delta, P - nn.one_hot_convert(t, 4), atol=1e-16)
+    mean, dZ = nn.softmax_cross_entropy(Z, t)
+    assert mean == pytest.approx(losses.mean(), rel=1e-15)
+    np.testing.assert_allclose(dZ, Delta / 6, atol=1e-17)
+    # dZ is the gradient of the mean loss, by central differences
+    numeric = nn.central_difference(lambda: nn.softmax_cross_entropy(Z, t)[0], Z)
+    assert nn.relative_error(dZ, numeric) < 1e-8
+
+
+def test_central_difference_restores_and_is_exact_for_a_quadratic():
+    P = np.array([[1.0, -2.0], [0.5, 3.0]])
+    before = P.copy()
+    grad = nn.central_difference(lambda: float(np.sum(P**2)), P, h=1e-3)
+    np.testing.assert_array_equal(P, before)
+    np.testing.assert_allclose(grad, 2 * before, rtol=1e-10)
+
+
+def test_repeat_over_seeds_and_mean_sd():
+    values = nn.repeat_over_seeds(lambda seed: seed * 2.0, seeds=4)
+    np.testing.assert_array_equal(values, [0, 2, 4, 6])
+    assert nn.repeat_over_seeds(lambda seed: [seed, -seed], seeds=[3, 5]).shape == (2, 2)
+    assert nn.mean_sd([1.0, 2.0, 3.0]) == "2.000 +/- 1.000"
+    assert nn.binomial_se(0.9, 100) == pytest.approx(0.03, rel=1e-12)
+    with pytest.raises(ValueError, match="p is an accuracy"):
+        nn.binomial_se(1.5, 10)
