@@ -894,6 +894,7 @@ def grade_adam_step(fn):
     results = []
     for k in (1, 2, 3):
         dP = rng.standard_normal(P.shape)
+        dP[-1] *= 1e-6                          # tiny gradients, where eps matters
         before = P.copy()
         got = _attempt(fn, P, dP.copy(), m, v, k, lr, beta1, beta2, eps)
         if got is _NOT_ATTEMPTED and np.array_equal(P, before):
@@ -902,6 +903,7 @@ def grade_adam_step(fn):
         ref_v[...] = beta2 * ref_v + (1 - beta2) * dP**2
         m_hat, v_hat = ref_m / (1 - beta1**k), ref_v / (1 - beta2**k)
         no_correction = ref_P - lr * ref_m / (np.sqrt(ref_v) + eps)
+        eps_inside = ref_P - lr * m_hat / np.sqrt(v_hat + eps)
         ref_P -= lr * m_hat / (np.sqrt(v_hat) + eps)
         if np.array_equal(P, before):
             print(f"adam_step: step {k} left P unchanged: update P, m and v in place "
@@ -911,7 +913,9 @@ def grade_adam_step(fn):
                     _grade_part(f"step {k}: v", v, ref_v, None, {}),
                     _grade_part(f"step {k}: P", P, ref_P, None, {
                         "the step without the bias corrections m / (1 - beta1^k) and v / (1 - beta2^k)":
-                            no_correction})]
+                            no_correction,
+                        "the step with eps inside the square root (sqrt(v_hat) + eps is meant)":
+                            eps_inside})]
         P[...], m[...], v[...] = ref_P, ref_m, ref_v     # grade each step from the right state
     return _summary("adam_step", results)
 
