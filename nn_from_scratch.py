@@ -153,11 +153,12 @@ def softmax_cross_entropy(Z, t, mean=True):
     """
     Z, t = _check_logits_and_labels(Z, t)
     n = Z.shape[1]
-    losses = log_sum_exp(Z)[0] - Z[t, np.arange(n)]
-    Delta = softmax(Z)
-    Delta[t, np.arange(n)] -= 1                       # softmax(Z) - T, T one-hot
-    if mean:
-        return float(losses.mean()), Delta / n
+    with np.errstate(over="ignore"):    # finite logits near 1e308 overflow to inf: loss() reports it
+        losses = log_sum_exp(Z)[0] - Z[t, np.arange(n)]
+        Delta = softmax(Z)
+        Delta[t, np.arange(n)] -= 1                   # softmax(Z) - T, T one-hot
+        if mean:
+            return float(losses.mean()), Delta / n
     return losses, Delta
 
 
