@@ -326,8 +326,9 @@ class NNClassifier:
 
         With batch normalisation, A_l = f(BN(Z_l)). training=True is the training pass
         that loss() makes: it caches what backward() needs, drops hidden units when
-        dropout > 0 and normalises with the batch's statistics (evaluation: the
-        running ones). Raises FloatingPointError if a logit is not finite.
+        dropout > 0, normalises with the batch's statistics and updates the running
+        ones (evaluation: normalises with the running ones and changes nothing).
+        Raises FloatingPointError if a logit is not finite.
         """
         X = _check_X(X, self.units[0], self.dtype)
         return self._forward(X, training)
@@ -1398,7 +1399,7 @@ def _check_training(model, X, t, optimizer, epochs, batch_size, X_val, t_val, ca
         X_val, t_val = _check_X_and_labels(X_val, t_val, model, ("X_val", "t_val"))
     if callback is not None:
         _check_callable(callback, "callback")
-    if model.batch_norm and (X.shape[1] == 1 or X.shape[1] % batch_size == 1):
+    if model.batch_norm and 1 in (batch_size, X.shape[1], X.shape[1] % batch_size):
         raise ValueError(f"with batch_norm, every mini-batch needs at least 2 samples, but "
                          f"{X.shape[1]} samples in batches of {batch_size} leave a batch of "
                          f"one: choose another batch_size")

@@ -174,8 +174,10 @@ def test_batch_of_one_is_refused_in_training():
     with pytest.raises(ValueError, match="batch normalisation in training needs at least 2 samples"):
         model.loss(np.ones((3, 1)), [0])
     assert model.predict(np.ones((3, 1))).shape == (1,)      # evaluation is fine
-    with pytest.raises(ValueError, match="leave a batch of one: choose another batch_size"):
-        nn.train(model, np.ones((3, 9)), [0] * 9, nn.SGD(model, 0.1), epochs=1, batch_size=4)
+    for n, batch_size in ((9, 4), (9, 1), (1, 5)):
+        with pytest.raises(ValueError, match="leave a batch of one: choose another batch_size"):
+            nn.train(model, np.ones((3, n)), [0] * n, nn.SGD(model, 0.1), epochs=1,
+                     batch_size=batch_size)
 
 
 def test_batch_norm_save_load_round_trip(tmp_path):
