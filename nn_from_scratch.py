@@ -897,7 +897,7 @@ def grade_adam_step(fn):
     for k in (1, 2, 3):
         dP = rng.standard_normal(P.shape)
         dP[-1] *= 1e-6                          # tiny gradients, where eps matters
-        before = P.copy()
+        before, m_before, v_before = P.copy(), m.copy(), v.copy()
         got = _attempt(fn, P, dP.copy(), m, v, k, lr, beta1, beta2, eps)
         if got is _NOT_ATTEMPTED and np.array_equal(P, before):
             return _not_attempted("adam_step")
@@ -911,8 +911,9 @@ def grade_adam_step(fn):
             print(f"adam_step: step {k} left P unchanged: update P, m and v in place "
                   f"(P -= ..., m[...] = ...), do not return new arrays")
             return False
-        results += [_grade_part(f"step {k}: m", m, ref_m, None, {}),
-                    _grade_part(f"step {k}: v", v, ref_v, None, {}),
+        unchanged = "the array as it was before the step: update it in place (m *= beta1; m += ...)"
+        results += [_grade_part(f"step {k}: m", m, ref_m, None, {unchanged: m_before}),
+                    _grade_part(f"step {k}: v", v, ref_v, None, {unchanged.replace("m *", "v *").replace("m +", "v +").replace("beta1", "beta2"): v_before}),
                     _grade_part(f"step {k}: P", P, ref_P, None, {
                         "the step without the bias corrections m / (1 - beta1^k) and v / (1 - beta2^k)":
                             no_correction,

@@ -225,6 +225,19 @@ def test_an_adam_step_that_returns_instead_of_updating_in_place(capsys):
     assert "left P unchanged: update P, m and v in place" in out
 
 
+def test_an_adam_step_that_rebinds_m_and_v(capsys):
+    def adam_step(P, dP, m, v, k, lr, beta1, beta2, eps):
+        m = beta1 * m + (1 - beta1) * dP           # a new array: the caller's m stays 0
+        v = beta2 * v + (1 - beta2) * dP**2
+        P -= lr * (m / (1 - beta1**k)) / (np.sqrt(v / (1 - beta2**k)) + eps)
+
+    passed, out = grade(nn.grade_adam_step, adam_step, capsys)
+    assert not passed
+    assert "step 1: m: WRONG (relative error 1): it equals the array as it was before the step: update it in place (m *= beta1; m += ...)" in out
+    assert "step 1: v: WRONG (relative error 1): it equals the array as it was before the step: update it in place (v *= beta2; v += ...)" in out
+    assert "step 1: P: correct" in out
+
+
 def test_graders_need_a_function():
     with pytest.raises(TypeError, match="fn must be callable"):
         nn.grade_backward(None)
