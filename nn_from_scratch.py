@@ -911,9 +911,11 @@ def grade_adam_step(fn):
             print(f"adam_step: step {k} left P unchanged: update P, m and v in place "
                   f"(P -= ..., m[...] = ...), do not return new arrays")
             return False
-        unchanged = "the array as it was before the step: update it in place (m *= beta1; m += ...)"
-        results += [_grade_part(f"step {k}: m", m, ref_m, None, {unchanged: m_before}),
-                    _grade_part(f"step {k}: v", v, ref_v, None, {unchanged.replace("m *", "v *").replace("m +", "v +").replace("beta1", "beta2"): v_before}),
+        unchanged = "the array as it was before the step: update it in place ({0} *= {1}; {0} += ...)"
+        results += [_grade_part(f"step {k}: m", m, ref_m, None,
+                                {unchanged.format("m", "beta1"): m_before}),
+                    _grade_part(f"step {k}: v", v, ref_v, None,
+                                {unchanged.format("v", "beta2"): v_before}),
                     _grade_part(f"step {k}: P", P, ref_P, None, {
                         "the step without the bias corrections m / (1 - beta1^k) and v / (1 - beta2^k)":
                             no_correction,
