@@ -44,6 +44,7 @@ __all__ = [
     "Adam", "train", "accuracy", "repeat_over_seeds", "mean_sd", "binomial_se",
     "central_difference", "relative_error", "gradient_check", "grade_output_gradient",
     "grade_layer_backward", "grade_backward", "grade_training_loop", "grade_adam_step",
+    "grade_activation_derivative", "grade_batchnorm_backward",
     "load_digits_split",
     "figures_dir", "save_fig", "save_animation", "plot_decision_boundary",
 ]
@@ -925,6 +926,60 @@ def grade_adam_step(fn):
     return _summary("adam_step", results)
 
 
+def grade_activation_derivative(fn, activation="tanh"):
+    """Grade fn(Z) -> f'(Z), elementwise, for one of ACTIVATIONS (away from ReLU's kink at 0)."""
+    _check_callable(fn, "fn")
+    f, d_f = ACTIVATIONS[_check_activation(activation)]
+    Z = np.concatenate([np.linspace(-5, -0.1, 20), np.linspace(0.1, 5, 20)])
+    got = _attempt(fn, Z.copy())
+    if got is _NOT_ATTEMPTED:
+        return _not_attempted(f"d_{activation}")
+    numeric = central_difference(lambda: float(np.sum(f(Z))), Z)
+    hints = {"relu": {"ReLU itself, not its derivative": relu(Z)},
+             "leaky_relu": {"leaky ReLU itself, not its derivative": leaky_relu(Z),
+                            "ReLU's derivative: the slope 0.01 for z < 0 is missing": d_relu(Z)},
+             "tanh": {"1 - tanh(z): the square is missing": 1 - np.tanh(Z),
+                      "tanh(z) itself, not its derivative": np.tanh(Z)},
+             "sigmoid": {"sigmoid(z) alone: the factor (1 - sigmoid(z)) is missing": sigmoid(Z),
+                         "1 - sigmoid(z): the factor sigmoid(z) is missing": 1 - sigmoid(Z)}}
+    return _summary(f"d_{activation}", [_grade_part(f"{activation}'(z) on 40 points", got,
+                                                    d_f(Z), numeric, hints[activation])])
+
+
+def grade_batchnorm_backward(fn):
+    """Grade fn(dY, Zhat, sigma, gamma) -> (dZ, dgamma, dbeta), batch normalisation's
+    compact backward, against BatchNorm.backward and central differences of sum(G * Y)."""
+    _check_callable(fn, "fn")
+    rng = np.random.default_rng(17)
+    d, n = 4, 6
+    Z, G = rng.normal(1.0, 2.0, (d, n)), rng.standard_normal((d, n))
+    norm = BatchNorm(d)
+    norm.gamma[...] = rng.uniform(0.5, 2.0, (d, 1))
+    norm.beta[...] = rng.standard_normal((d, 1))
+    norm(Z, training=True)
+    got = _attempt(fn, G.copy(), norm.Zhat.copy(), norm.sigma.copy(), norm.gamma.copy())
+    if got is _NOT_ATTEMPTED:
+        return _not_attempted("batchnorm_backward")
+    if not (isinstance(got, (tuple, list)) and len(got) == 3):
+        print(f"batchnorm_backward: return the three gradients (dZ, dgamma, dbeta), "
+              f"got {_type_name(got)}" + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""))
+        return False
+    expected = {"dZ": norm.backward(G), "dgamma": norm.dgamma, "dbeta": norm.dbeta}
+
+    def loss():                                 # a training pass: the batch's own statistics
+        return float(np.sum(G * norm(Z, training=True)))
+    numeric = {"dZ": central_difference(loss, Z), "dgamma": central_difference(loss, norm.gamma),
+               "dbeta": central_difference(loss, norm.beta)}
+    hints = {"dZ": {"(gamma / sigma) dY: mu and sigma treated as constants": norm.gamma / norm.sigma * G,
+                    "the compact formula without its last term, zhat mean(dY zhat)":
+                        norm.gamma / norm.sigma * (G - G.mean(axis=1, keepdims=True))},
+             "dgamma": {"sum of dY: that is dbeta; dgamma sums dY * zhat": expected["dbeta"]},
+             "dbeta": {}}
+    results = [_grade_part(name, part, expected[name], numeric[name], hints[name])
+               for name, part in zip(("dZ", "dgamma", "dbeta"), got)]
+    return _summary("batchnorm_backward", results)
+
+
 _NOT_ATTEMPTED = object()
 
 
@@ -974,9 +1029,14 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7):
         return False
     error = relative_error(got, expected)
     if error < tolerance:
-        agrees = (f", numerical gradient agrees to {relative_error(got, numeric):.1e}"
-                  if numeric is not None else "")
-        print(f"  {label}: correct (relative error {error:.1e}{agrees})")
+        # Bounds, not digits: the last digits of a rounding error differ between machines.
+        agrees = ""
+        if numeric is not None:
+            difference = relative_error(got, numeric)
+            agrees = ("; central differences agree to below 1e-8" if difference < 1e-8
+                      else f"; central differences agree to {difference:.0e}")
+        shown = "below 1e-12" if error < 1e-12 else f"{error:.0e}"
+        print(f"  {label}: correct (relative error {shown}{agrees})")
         return True
     for description, candidate in hints.items():
         if relative_error(got, candidate) < tolerance:

@@ -241,3 +241,55 @@ def test_an_adam_step_that_rebinds_m_and_v(capsys):
 def test_graders_need_a_function():
     with pytest.raises(TypeError, match="fn must be callable"):
         nn.grade_backward(None)
+
+
+@pytest.mark.parametrize("activation", sorted(nn.ACTIVATIONS))
+def test_activation_derivative_grader(activation, capsys):
+    f, d_f = nn.ACTIVATIONS[activation]
+    passed, out = grade(lambda fn: nn.grade_activation_derivative(fn, activation), d_f, capsys)
+    assert passed, out
+    passed, out = grade(lambda fn: nn.grade_activation_derivative(fn, activation), f, capsys)
+    assert not passed
+    assert "itself, not its derivative" in out or "is missing" in out, out
+
+
+@pytest.mark.parametrize("fn, message", [
+    (lambda Z: 1 - np.tanh(Z), r"1 - tanh\(z\): the square is missing"),
+    (lambda Z: np.tanh(Z) ** 2, "WRONG"),
+    (lambda Z: 1 - np.tanh(Z.reshape(-1, 1)) ** 2, r"wrong shape \(40, 1\), expected \(40,\)"),
+])
+def test_wrong_tanh_derivatives(fn, message, capsys):
+    passed, out = grade(nn.grade_activation_derivative, fn, capsys)
+    assert not passed
+    assert re.search(message, out), out
+
+
+def batchnorm_backward(dY, Zhat, sigma, gamma):
+    dgamma = np.sum(dY * Zhat, axis=1, keepdims=True)
+    dbeta = np.sum(dY, axis=1, keepdims=True)
+    dZ = gamma / sigma * (dY - dY.mean(axis=1, keepdims=True)
+                          - Zhat * np.mean(dY * Zhat, axis=1, keepdims=True))
+    return dZ, dgamma, dbeta
+
+
+@pytest.mark.parametrize("fn, part, message", [
+    (lambda dY, Zhat, sigma, gamma: (gamma / sigma * dY,) + batchnorm_backward(dY, Zhat, sigma, gamma)[1:],
+     "dZ", "mu and sigma treated as constants"),
+    (lambda dY, Zhat, sigma, gamma: (gamma / sigma * (dY - dY.mean(axis=1, keepdims=True)),)
+     + batchnorm_backward(dY, Zhat, sigma, gamma)[1:], "dZ", "without its last term"),
+    (lambda dY, Zhat, sigma, gamma: batchnorm_backward(dY, Zhat, sigma, gamma)[:1]
+     + (np.sum(dY * Zhat, axis=0, keepdims=True), np.sum(dY, axis=1, keepdims=True)),
+     "dgamma", "summed over the wrong axis"),
+    (lambda dY, Zhat, sigma, gamma: batchnorm_backward(dY, Zhat, sigma, gamma)[:1]
+     + (np.sum(dY, axis=1, keepdims=True),) * 2, "dgamma", "that is dbeta"),
+])
+def test_wrong_batchnorm_backwards(fn, part, message, capsys):
+    passed, out = grade(nn.grade_batchnorm_backward, fn, capsys)
+    assert not passed
+    line = next(line for line in out.splitlines() if line.strip().startswith(f"{part}:"))
+    assert message in line, out
+
+
+def test_batchnorm_backward_reference_passes(capsys):
+    passed, out = grade(nn.grade_batchnorm_backward, batchnorm_backward, capsys)
+    assert passed and "3 of 3 parts correct" in out, out
