@@ -593,8 +593,9 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
     callback(epoch, model), if given, is called after every epoch (epoch from 1).
 
     Raises FloatingPointError, naming the epoch and the learning rate, when the loss
-    stops being finite: the model then holds the parameters of the last finite loss's
-    step. Every argument is checked before the first update.
+    or a gradient stops being finite, before the step it would spoil: the model keeps
+    the last parameters whose loss and gradients were finite. Every argument is
+    checked before the first update.
     """
     X, t, X_val, t_val, epochs, batch_size = _check_training(
         model, X, t, optimizer, epochs, batch_size, X_val, t_val, callback)
@@ -610,11 +611,13 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
             batch = order[start:start + batch_size]
             try:
                 loss = model.loss(X[:, batch], t[batch])
+                with np.errstate(over="ignore", invalid="ignore"):   # checked on the next line
+                    model.backward()
+                _check_finite_gradients(model)
             except FloatingPointError as error:
                 raise FloatingPointError(
                     f"training diverged in epoch {epoch} with learning rate "
                     f"{optimizer.lr:g}: {error}. Try a smaller learning rate.") from None
-            model.backward()
             optimizer.step()
             total += loss * len(batch)          # the last batch may be smaller
         history["loss"].append(total / n)
@@ -1362,6 +1365,15 @@ def _check_finite_loss(loss, model):
         raise FloatingPointError(f"the loss is {loss} (the L2 penalty overflows: the weights "
                                  f"have grown beyond {np.finfo(model.dtype).max:.3g} squared)")
     return loss
+
+
+def _check_finite_gradients(model):
+    """One sum per gradient: a finite sum proves every entry finite (and costs far less
+    than the products that made it)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = [f"d{name}{l}" for l, name, _, dP in model.parameters() if not np.isfinite(dP.sum())]
+    if bad:
+        raise FloatingPointError(f"the gradients {', '.join(bad)} are not finite")
 
 
 def _check_backward_ready(model):

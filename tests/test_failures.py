@@ -63,6 +63,23 @@ def test_the_model_keeps_the_parameters_of_the_last_finite_loss():
     assert all(np.isfinite(P).all() for Ps in seen for P in Ps)
 
 
+def test_divergence_warns_nothing_and_stops_before_a_non_finite_step():
+    """Weights near the float64 limit: the gradients overflow before the loss does."""
+    X, t = data(4, 40, 3, 11)
+    model = nn.NNClassifier([4, 16, 16, 3], rng=11)
+    steps = []
+
+    class Recording(nn.SGD):
+        def step(self):
+            steps.append([np.isfinite(P).all() for _, _, P, _ in self.model.parameters()])
+            super().step()
+
+    with pytest.raises(FloatingPointError, match="training diverged"):
+        nn.train(model, X, t, Recording(model, 1e150), epochs=20, batch_size=8, rng=0)
+    # pytest turns warnings into errors here: none was emitted on the way
+    assert all(np.isfinite(P).all() for _, _, P, _ in model.parameters())
+
+
 def test_loss_and_predict_on_overflowing_inputs_raise():
     model = nn.NNClassifier([3, 4, 2], rng=0)
     X = np.full((3, 2), 1e308)
