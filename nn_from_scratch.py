@@ -248,6 +248,19 @@ class BatchNorm:
 # 2. The classifier
 # ============================================================================
 
+def _setting(name, clears_cache=False, **bounds):
+    """A number attribute checked on every assignment (by _number, section 8) as the
+    float its model computes with. A model's setting also makes its cached pass stale."""
+    def get(self):
+        return getattr(self, "_" + name)
+
+    def set(self, value):
+        setattr(self, "_" + name, _number(value, name, _dtype_of(self), **bounds))
+        if clears_cache:
+            self.clear_cache()
+    return property(get, set)
+
+
 class NNClassifier:
     """A fully connected classifier: hidden layers with an activation, a softmax output.
 
@@ -292,18 +305,17 @@ class NNClassifier:
                       if self.batch_norm else [])
         self.clear_cache()
 
-    activation = property(lambda self: self._activation,
-                          lambda self, v: self._set("_activation", _check_activation(v)))
-    l2 = property(lambda self: self._l2,
-                  lambda self, v: self._set("_l2", _number(v, "l2", self.dtype, low=0)))
-    dropout = property(lambda self: self._dropout,
-                       lambda self, v: self._set("_dropout", _number(v, "dropout", self.dtype,
-                                                                     low=0, below=1)))
+    l2 = _setting("l2", clears_cache=True, low=0)
+    dropout = _setting("dropout", clears_cache=True, low=0, below=1)
 
-    def _set(self, name, value):
-        """Settings changed after a training pass make its cache stale for backward()."""
-        setattr(self, name, value)
-        self.clear_cache()
+    @property
+    def activation(self):
+        return self._activation
+
+    @activation.setter
+    def activation(self, name):
+        self._activation = _check_activation(name)
+        self.clear_cache()                # the cached pass used the old f
 
     def clear_cache(self):
         """Forget the last training pass: backward() then needs a new loss()."""
@@ -487,9 +499,7 @@ class SGD:
         self.model = _check_optimizable(model)
         self.lr = lr
 
-    lr = property(lambda self: self._lr,
-                  lambda self, v: setattr(self, "_lr", _number(v, "lr", _dtype_of(self.model),
-                                                               low=0, low_open=True)))
+    lr = _setting("lr", low=0, low_open=True)
 
     def step(self):
         for P, dP in _check_step(self.model):
@@ -511,9 +521,7 @@ class Momentum(SGD):
         self.beta = beta
         self.velocity = None
 
-    beta = property(lambda self: self._beta,
-                    lambda self, v: setattr(self, "_beta", _number(v, "beta", _dtype_of(self.model),
-                                                                   low=0, below=1)))
+    beta = _setting("beta", low=0, below=1)
 
     def step(self):
         params = _check_step(self.model)          # nothing is written unless all can be
@@ -545,15 +553,9 @@ class Adam(SGD):
         self.m = self.v = None
         self.k = 0
 
-    beta1 = property(lambda self: self._beta1,
-                     lambda self, v: setattr(self, "_beta1", _number(
-                         v, "beta1", _dtype_of(self.model), low=0, below=1)))
-    beta2 = property(lambda self: self._beta2,
-                     lambda self, v: setattr(self, "_beta2", _number(
-                         v, "beta2", _dtype_of(self.model), low=0, below=1)))
-    eps = property(lambda self: self._eps,
-                   lambda self, v: setattr(self, "_eps", _number(
-                       v, "eps", _dtype_of(self.model), low=0, low_open=True)))
+    beta1 = _setting("beta1", low=0, below=1)
+    beta2 = _setting("beta2", low=0, below=1)
+    eps = _setting("eps", low=0, low_open=True)
 
     def step(self):
         params = _check_step(self.model)          # nothing is written unless all can be
@@ -1419,8 +1421,10 @@ def _check_optimizable(model):
     return model
 
 
-def _dtype_of(model):
-    """The float dtype an optimizer computes in: the model's, or its first parameter's."""
+def _dtype_of(owner):
+    """The float dtype a model, or an optimizer's model, computes in (for a model other
+    than an NNClassifier, its first parameter's)."""
+    model = owner.model if isinstance(owner, SGD) else owner
     if isinstance(model, NNClassifier):
         return model.dtype
     params = model.parameters()
