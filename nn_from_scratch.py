@@ -385,7 +385,7 @@ class NNClassifier:
         return _check_finite_loss(float(loss), self)
 
     def backward(self):
-        """Backpropagate the mini-batch of the last loss() (01_derivation, section 5).
+        """Backpropagate the mini-batch of the last loss() (01_derivation, section 6).
 
         Fills dW_l, db_l for every layer l = L, ..., 1 (layer l is self.layers[l - 1]):
             dZ_L = (softmax(Z_L) - T) / n
