@@ -594,10 +594,10 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
               mode, when those are given.
     callback(epoch, model), if given, is called after every epoch (epoch from 1).
 
-    Raises FloatingPointError, naming the epoch and the learning rate, when the loss
-    or a gradient stops being finite, before the step it would spoil: the model keeps
-    the last parameters whose loss and gradients were finite. Every argument is
-    checked before the first update.
+    Raises FloatingPointError, naming the epoch and the learning rate, when a loss or
+    a gradient stops being finite. No step is taken with a non-finite gradient, so the
+    parameters stay finite: they are those of the last step, whose loss overflowed or
+    whose gradients did. Every argument is checked before the first update.
     """
     X, t, X_val, t_val, epochs, batch_size = _check_training(
         model, X, t, optimizer, epochs, batch_size, X_val, t_val, callback)
@@ -703,12 +703,13 @@ def gradient_check(model, X, t, h=1e-5):
     with rel_error = relative_error(analytic, numeric). A difference whose +h or -h
     moves a ReLU (or leaky ReLU) unit across its kink at 0 measures the slope of two
     pieces, not the derivative: such entries are left out of rel_error and counted in
-    kinks (rel_error is NaN if that leaves none). Dropout masks are drawn once and reused by every evaluation. Works on a
-    copy: the model is left as it was. Two loss evaluations per entry: use small networks.
+    kinks (rel_error is NaN if that leaves none). Dropout masks are drawn once and
+    reused by every evaluation. Works on a copy: the model is left as it was. Two loss
+    evaluations per entry: use small networks.
     """
     X, t = _check_X_and_labels(X, t, _check_model(model))
-    model = model.copy()
     _check_gradient_check(model, h)
+    model = model.copy()
     state = model.rng.bit_generator.state        # the same dropout masks every time
     patterns = []
 
