@@ -26,8 +26,11 @@ Notation (the notation card of 01_derivation)
   a ``np.random.Generator``. Nothing here touches the global ``np.random``.
 """
 import copy
+import dis
+import itertools
 import os
 import re
+import traceback
 import zipfile
 from collections import namedtuple
 from numbers import Integral, Real
@@ -744,35 +747,63 @@ def _kink_pattern(model):
 
 
 # ============================================================================
-# 6. Graders for the "your turn" cells. Each runs the learner's function on a
-#    small problem, compares every part with this module's reference and with
+# 6. Graders for the "your turn" cells. Each runs the learner's function on
+#    small problems, compares every part with this module's reference and with
 #    central differences, and prints one line per part: correct, or what is
-#    wrong and where. Returns True when every part is right. An empty body
-#    (returns None) or NotImplementedError is "not attempted yet", not an error.
+#    wrong and where. Returns True when every part is right. An empty body is
+#    "not attempted yet"; an exception in the learner's code is reported with
+#    its line, not raised.
 # ============================================================================
 
+class _Ungradable(Exception):
+    """Raised inside a grader when the learner's function gives nothing to grade."""
+
+
+def _grader(grade):
+    """A grader prints why it stopped, instead of raising, when the answer cannot be graded."""
+    def run(fn, *args, **kwargs):
+        try:
+            return grade(fn, *args, **kwargs)
+        except _Ungradable as reason:
+            print(reason)
+            return False
+    run.__name__, run.__qualname__, run.__doc__ = grade.__name__, grade.__qualname__, grade.__doc__
+    run.__wrapped__ = grade
+    return run
+
+
+@_grader
 def grade_output_gradient(fn):
-    """Grade fn(Z, t) -> Delta = softmax(Z) - T, shape (K, n): column s is dL_s/dz_s."""
+    """Grade fn(Z, t) -> Delta = softmax(Z) - T, shape (K, n): column s is dL_s/dz_s.
+
+    Three batches: ordinary logits; columns at very different scales (a shift by
+    each column's own max is needed); a batch in which the last classes are absent
+    (K comes from Z, not from the labels)."""
     _check_callable(fn, "fn")
     rng = np.random.default_rng(2024)
-    Z, t = rng.standard_normal((4, 5)), rng.integers(0, 4, size=5)
-    Z_big = Z + 1000.0                          # logits that overflow a naive exp()
+    Z = rng.standard_normal((4, 5))
+    cases = [("ordinary logits", Z, rng.integers(0, 4, size=5)),
+             ("logits near 0, 1000 and -1000", Z[:, :3] + [[0.0, 1000.0, -1000.0]],
+              np.array([2, 0, 3])),
+             ("a batch with only classes 0 and 1 of K = 4", Z[:, :3] * 3, np.array([1, 0, 1]))]
     results = []
-    for label, logits in (("Delta, ordinary logits", Z), ("Delta, logits near 1000", Z_big)):
-        got = _attempt(fn, logits.copy(), t.copy())
-        if got is _NOT_ATTEMPTED:
-            return _not_attempted("output_gradient")
-        P, T = softmax(logits), one_hot_convert(t, 4)
+    for case, logits, t in cases:
+        got = _attempt("output_gradient", fn, logits.copy(), t.copy(), case=case)
+        P, T = softmax(logits), one_hot_convert(t, logits.shape[0])
         numeric = central_difference(lambda: softmax_cross_entropy(logits, t, mean=False)[0].sum(),
                                      logits)
         hints = {"(P - T) / n, the gradient of the mean loss (this asks for the per-sample columns)":
                  (P - T) / logits.shape[1], "P alone: the - T is missing": P}
         if logits is Z:                         # exp(Z) overflows for the large logits
             hints["exp(Z) - T: the softmax's normalisation is missing"] = np.exp(Z) - T
-        results.append(_grade_part(label, got, P - T, numeric, hints))
+        results.append(_grade_part(f"Delta, {case}", got, P - T, numeric, hints,
+                                   shape_hint="K is Z.shape[0]; a batch need not contain every class",
+                                   nonfinite="an exp() that overflows, or 0 / 0? shift each column "
+                                             "by its own max, Z.max(axis=0, keepdims=True)"))
     return _summary("output_gradient", results)
 
 
+@_grader
 def grade_layer_backward(fn):
     """Grade fn(dZ, A_prev, W) -> (dW, db, dA_prev) for Z = W A_prev + b, dZ = dL/dZ of the mean loss."""
     _check_callable(fn, "fn")
@@ -780,27 +811,24 @@ def grade_layer_backward(fn):
     d_out, d_in, n = 3, 4, 5
     dZ, A_prev, W = (rng.standard_normal((d_out, n)), rng.standard_normal((d_in, n)),
                      rng.standard_normal((d_out, d_in)))
-    got = _attempt(fn, dZ.copy(), A_prev.copy(), W.copy())
-    if got is _NOT_ATTEMPTED:
-        return _not_attempted("layer_backward")
-    if not (isinstance(got, (tuple, list)) and len(got) == 3):
-        print(f"layer_backward: return the three gradients (dW, db, dA_prev), got {_type_name(got)}"
-              + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""))
-        return False
+    got = _attempt("layer_backward", fn, dZ.copy(), A_prev.copy(), W.copy())
     b = np.zeros((d_out, 1))
     # L is linear in Z here (L = sum dZ * Z), so its central differences are the exact gradients.
     loss = lambda: float(np.sum(dZ * (W @ A_prev + b)))
     expected = {"dW": dZ @ A_prev.T, "db": dZ.sum(axis=1, keepdims=True), "dA_prev": W.T @ dZ}
+    if not _in_order("layer_backward", got, expected):
+        return False
     numeric = {"dW": central_difference(loss, W), "db": central_difference(loss, b),
                "dA_prev": central_difference(loss, A_prev)}
     hints = {"dW": {"dZ A_prev^T / n: dZ already carries the 1/n of the mean": expected["dW"] / n},
              "db": {"the mean over samples: dZ already carries the 1/n, so sum": expected["db"] / n},
              "dA_prev": {}}
     results = [_grade_part(name, part, expected[name], numeric[name], hints[name])
-               for name, part in zip(("dW", "db", "dA_prev"), got)]
+               for name, part in zip(expected, got)]
     return _summary("layer_backward", results)
 
 
+@_grader
 def grade_backward(fn):
     """Grade fn(model) -> [(dW_1, db_1), ..., (dW_L, db_L)] from the model's cached training pass."""
     _check_callable(fn, "fn")
@@ -810,17 +838,21 @@ def grade_backward(fn):
         layer.b[...] = rng.uniform(0.1, 0.3, layer.b.shape)
     X, t = rng.standard_normal((4, 8)), rng.integers(0, 3, size=8)
     model.loss(X, t)
-    learner = model.copy()
-    got = _attempt(fn, learner)
-    if got is _NOT_ATTEMPTED:
-        return _not_attempted("backward")
+    got = _attempt("backward", fn, model.copy())
     L = len(model.layers)
-    if not isinstance(got, (list, tuple)) or len(got) != L or not all(
-            isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in got):
+    if not isinstance(got, (list, tuple)) or len(got) != L:
         print(f"backward: return a list of {L} pairs (dW_l, db_l), one per layer l = 1..{L}, "
               f"got {_type_name(got)}" + (f" of length {len(got)}" if hasattr(got, "__len__") else ""))
         return False
+    if not all(isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in got):
+        print(f"backward: every item of the list must be a pair (dW_l, db_l), "
+              f"got items of type {', '.join(sorted({_type_name(pair) for pair in got}))}")
+        return False
     model.backward()
+    shapes = [(layer.W.shape, layer.b.shape) for layer in model.layers]
+    if [_shapes(pair) for pair in got[::-1]] == shapes != [_shapes(pair) for pair in got]:
+        print(f"backward: the list starts with layer {L}: return layer 1 first (reverse it)")
+        return False
     no_mask = _backward_without_relu_mask(model)
     numeric = model.copy()
 
@@ -849,54 +881,72 @@ def _backward_without_relu_mask(model):
     return grads[::-1]
 
 
+@_grader
 def grade_training_loop(fn):
     """Grade fn(model, X, t, optimizer, epochs, batch_size, rng) -> per-epoch mean losses,
-    against nn.train from the same model, optimizer settings and seed."""
+    against nn.train from the same model, optimizer settings and seed: once with rng an
+    int seed, once with rng a np.random.Generator."""
     _check_callable(fn, "fn")
     data = np.random.default_rng(3)
     X, t = data.standard_normal((2, 50)), data.integers(0, 2, size=50)
-    epochs, batch_size, lr = 3, 16, 0.3          # 50 = 3 x 16 + 2: a smaller last batch
+    epochs, batch_size, lr, seed = 3, 12, 0.2, 5     # 50 = 4 x 12 + 2: a smaller last batch
     start = NNClassifier([2, 8, 2], rng=3)
-    learner = start.copy()
-    got = _attempt(fn, learner, X.copy(), t.copy(), SGD(learner, lr), epochs, batch_size,
-                   np.random.default_rng(5))
-    if got is _NOT_ATTEMPTED:
-        return _not_attempted("train_loop")
     reference = start.copy()
-    history = train(reference, X, t, SGD(reference, lr), epochs, batch_size, rng=5)
-
-    def variant(order_of, weigh):
-        model = start.copy()
-        optimizer, rng, losses = SGD(model, lr), np.random.default_rng(5), []
-        for _ in range(epochs):
-            order, total, sizes = order_of(rng), 0.0, 0
-            for first in range(0, X.shape[1], batch_size):
-                batch = order[first:first + batch_size]
-                loss = model.loss(X[:, batch], t[batch])
-                model.backward()
-                optimizer.step()
-                total, sizes = total + loss * (len(batch) if weigh else 1), sizes + (
-                    len(batch) if weigh else 1)
-            losses.append(total / sizes)
-        return np.array(losses), model
-
-    unshuffled, unshuffled_model = variant(lambda rng: np.arange(X.shape[1]), True)
-    unweighted, _ = variant(lambda rng: rng.permutation(X.shape[1]), False)
-    results = [_grade_part("epoch losses", got, history["loss"], None, {
-        "the losses without shuffling: draw order = rng.permutation(n) every epoch": unshuffled,
-        "the plain mean of the batch losses: weigh each by its batch size": unweighted})]
-    results.append(_grade_part("final weights W_1", learner.layers[0].W, reference.layers[0].W, None,
-                               {"the weights of training without shuffling":
-                                    unshuffled_model.layers[0].W}))
+    history = train(reference, X, t, SGD(reference, lr), epochs, batch_size, rng=seed)
+    mistakes = [                                # (what the loop did, how to fix it, variant)
+        ("without shuffling", "draw order = rng.permutation(n) in every epoch", {"order": "none"}),
+        ("with the same order in every epoch", "make the generator once, before the epochs",
+         {"order": "once"}),
+        ("with the plain mean of the batch losses", "weigh each batch's loss by its size",
+         {"weigh": False}),
+        ("without the last, smaller batch", "range(0, n, batch_size) keeps it", {"drop_last": True})]
+    runs = [(what, fix, _training_variant(start, X, t, lr, epochs, batch_size, seed, **how))
+            for what, fix, how in mistakes]
+    results = []
+    for case, rng in (("rng = 5", seed), ("rng = np.random.default_rng(5)",
+                                          np.random.default_rng(seed))):
+        learner = start.copy()
+        got = _attempt("train_loop", fn, learner, X.copy(), t.copy(), SGD(learner, lr), epochs,
+                       batch_size, rng, case=case)
+        results.append(_grade_part(f"{case}: epoch losses", got, history["loss"], None,
+                                   {f"the losses of training {what}: {fix}": losses
+                                    for what, fix, (losses, _) in runs},
+                                   position=lambda index: f"epoch {index[0] + 1}"))
+        results.append(_grade_part(f"{case}: final weights W_1", learner.layers[0].W,
+                                   reference.layers[0].W, None,
+                                   {f"the weights of training {what}: {fix}": model.layers[0].W
+                                    for what, fix, (_, model) in runs}))
     return _summary("train_loop", results)
 
 
+def _training_variant(start, X, t, lr, epochs, batch_size, seed, order="shuffle", weigh=True,
+                      drop_last=False):
+    """A training loop with one typical mistake: its per-epoch losses and its model."""
+    model, rng, n = start.copy(), np.random.default_rng(seed), X.shape[1]
+    optimizer, losses, first = SGD(model, lr), [], np.random.default_rng(seed).permutation(n)
+    for _ in range(epochs):
+        indices = {"shuffle": lambda: rng.permutation(n), "none": lambda: np.arange(n),
+                   "once": lambda: first}[order]()
+        total = count = 0.0
+        for begin in range(0, n - (n % batch_size if drop_last else 0), batch_size):
+            batch = indices[begin:begin + batch_size]
+            loss = model.loss(X[:, batch], t[batch])
+            model.backward()
+            optimizer.step()
+            total, count = total + loss * (len(batch) if weigh else 1), count + (
+                len(batch) if weigh else 1)
+        losses.append(total / count)
+    return np.array(losses), model
+
+
+@_grader
 def grade_adam_step(fn):
     """Grade fn(P, dP, m, v, k, lr, beta1, beta2, eps), which updates P, m and v in place
-    for Adam's step number k (from 1), over three steps."""
+    for Adam's step number k (from 1), over three steps, with settings other than the
+    usual defaults (so that each argument must be used)."""
     _check_callable(fn, "fn")
     rng = np.random.default_rng(13)
-    lr, beta1, beta2, eps = 0.01, 0.9, 0.999, 1e-8
+    lr, beta1, beta2, eps = 0.05, 0.8, 0.99, 1e-6
     P = rng.standard_normal((3, 4))
     m, v = np.zeros_like(P), np.zeros_like(P)
     ref_P, ref_m, ref_v = P.copy(), m.copy(), v.copy()
@@ -905,41 +955,63 @@ def grade_adam_step(fn):
         dP = rng.standard_normal(P.shape)
         dP[-1] *= 1e-6                          # tiny gradients, where eps matters
         before, m_before, v_before = P.copy(), m.copy(), v.copy()
-        got = _attempt(fn, P, dP.copy(), m, v, k, lr, beta1, beta2, eps)
-        if got is _NOT_ATTEMPTED and np.array_equal(P, before):
-            return _not_attempted("adam_step")
-        ref_m[...] = beta1 * ref_m + (1 - beta1) * dP
-        ref_v[...] = beta2 * ref_v + (1 - beta2) * dP**2
+        _attempt("adam_step", fn, P, dP.copy(), m, v, k, lr, beta1, beta2, eps,
+                 case=f"step {k}", returns=False)
+        defaults = _adam_reference(ref_P, ref_m, ref_v, dP, k, lr, 0.9, 0.999, 1e-8)
+        ref_P, ref_m, ref_v = _adam_reference(ref_P, ref_m, ref_v, dP, k, lr, beta1, beta2, eps)
         m_hat, v_hat = ref_m / (1 - beta1**k), ref_v / (1 - beta2**k)
-        no_correction = ref_P - lr * ref_m / (np.sqrt(ref_v) + eps)
-        eps_inside = ref_P - lr * m_hat / np.sqrt(v_hat + eps)
-        ref_P -= lr * m_hat / (np.sqrt(v_hat) + eps)
+        variants = {                            # P_k - P_{k-1} of typical mistakes
+            "the step without the bias corrections m / (1 - beta1^k) and v / (1 - beta2^k)":
+                -lr * ref_m / (np.sqrt(ref_v) + eps),
+            "the step with only m bias-corrected (v / (1 - beta2^k) is missing)":
+                -lr * m_hat / (np.sqrt(ref_v) + eps),
+            "the step with only v bias-corrected (m / (1 - beta1^k) is missing)":
+                -lr * ref_m / (np.sqrt(v_hat) + eps),
+            "the step with k counted from 0 (the corrections use beta^(k+1))":
+                -lr * (ref_m / (1 - beta1**(k + 1))) / (np.sqrt(ref_v / (1 - beta2**(k + 1))) + eps),
+            "the step with eps inside the square root (sqrt(v_hat) + eps is meant)":
+                -lr * m_hat / np.sqrt(v_hat + eps),
+            "Adam's usual settings 0.9, 0.999, 1e-8, not the arguments beta1, beta2, eps":
+                defaults[0] - before}
         if np.array_equal(P, before):
             print(f"adam_step: step {k} left P unchanged: update P, m and v in place "
-                  f"(P -= ..., m[...] = ...), do not return new arrays")
+                  f"(P -= ...; m *= beta1; m += ...); P = P - ... makes a new array, "
+                  f"and a returned array is not used")
             return False
         unchanged = "the array as it was before the step: update it in place ({0} *= {1}; {0} += ...)"
+        nonfinite = "a division by zero? with k = 1, 2, ... the corrections 1 - beta^k are never 0"
         results += [_grade_part(f"step {k}: m", m, ref_m, None,
-                                {unchanged.format("m", "beta1"): m_before}),
+                                {unchanged.format("m", "beta1"): m_before,
+                                 "m with beta1 = 0.9, not the argument beta1": defaults[1]},
+                                nonfinite=nonfinite),
                     _grade_part(f"step {k}: v", v, ref_v, None,
-                                {unchanged.format("v", "beta2"): v_before}),
-                    _grade_part(f"step {k}: P", P, ref_P, None, {
-                        "the step without the bias corrections m / (1 - beta1^k) and v / (1 - beta2^k)":
-                            no_correction,
-                        "the step with eps inside the square root (sqrt(v_hat) + eps is meant)":
-                            eps_inside})]
+                                {unchanged.format("v", "beta2"): v_before,
+                                 "v with beta2 = 0.999, not the argument beta2": defaults[2],
+                                 "v built from dP, not from dP**2":
+                                     beta2 * v_before + (1 - beta2) * dP},
+                                nonfinite=nonfinite),
+                    _grade_part(f"step {k}: P's update", P - before, ref_P - before, None, variants,
+                                nonfinite=nonfinite)]
         P[...], m[...], v[...] = ref_P, ref_m, ref_v     # grade each step from the right state
     return _summary("adam_step", results)
 
 
+def _adam_reference(P, m, v, dP, k, lr, beta1, beta2, eps):
+    """Adam's step k on copies: (P, m, v) after it."""
+    m = beta1 * m + (1 - beta1) * dP
+    v = beta2 * v + (1 - beta2) * dP**2
+    return P - lr * (m / (1 - beta1**k)) / (np.sqrt(v / (1 - beta2**k)) + eps), m, v
+
+
+@_grader
 def grade_activation_derivative(fn, activation="tanh"):
-    """Grade fn(Z) -> f'(Z), elementwise, for one of ACTIVATIONS (away from ReLU's kink at 0)."""
+    """Grade fn(Z) -> f'(Z), elementwise on a (4, 10) array, for one of ACTIVATIONS
+    (away from ReLU's kink at 0)."""
     _check_callable(fn, "fn")
     f, d_f = ACTIVATIONS[_check_activation(activation)]
     Z = np.concatenate([np.linspace(-5, -0.1, 20), np.linspace(0.1, 5, 20)])
-    got = _attempt(fn, Z.copy())
-    if got is _NOT_ATTEMPTED:
-        return _not_attempted(f"d_{activation}")
+    Z = np.random.default_rng(19).permutation(Z).reshape(4, 10)
+    got = _attempt(f"d_{activation}", fn, Z.copy())
     numeric = central_difference(lambda: float(np.sum(f(Z))), Z)
     hints = {"relu": {"ReLU itself, not its derivative": relu(Z)},
              "leaky_relu": {"leaky ReLU itself, not its derivative": leaky_relu(Z),
@@ -948,10 +1020,11 @@ def grade_activation_derivative(fn, activation="tanh"):
                       "tanh(z) itself, not its derivative": np.tanh(Z)},
              "sigmoid": {"sigmoid(z) alone: the factor (1 - sigmoid(z)) is missing": sigmoid(Z),
                          "1 - sigmoid(z): the factor sigmoid(z) is missing": 1 - sigmoid(Z)}}
-    return _summary(f"d_{activation}", [_grade_part(f"{activation}'(z) on 40 points", got,
+    return _summary(f"d_{activation}", [_grade_part(f"{activation}'(z) on a {Z.shape} array", got,
                                                     d_f(Z), numeric, hints[activation])])
 
 
+@_grader
 def grade_batchnorm_backward(fn):
     """Grade fn(dY, Zhat, sigma, gamma) -> (dZ, dgamma, dbeta), batch normalisation's
     compact backward, against BatchNorm.backward and central differences of sum(G * Y)."""
@@ -963,14 +1036,11 @@ def grade_batchnorm_backward(fn):
     norm.gamma[...] = rng.uniform(0.5, 2.0, (d, 1))
     norm.beta[...] = rng.standard_normal((d, 1))
     norm(Z, training=True)
-    got = _attempt(fn, G.copy(), norm.Zhat.copy(), norm.sigma.copy(), norm.gamma.copy())
-    if got is _NOT_ATTEMPTED:
-        return _not_attempted("batchnorm_backward")
-    if not (isinstance(got, (tuple, list)) and len(got) == 3):
-        print(f"batchnorm_backward: return the three gradients (dZ, dgamma, dbeta), "
-              f"got {_type_name(got)}" + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""))
-        return False
+    got = _attempt("batchnorm_backward", fn, G.copy(), norm.Zhat.copy(), norm.sigma.copy(),
+                   norm.gamma.copy())
     expected = {"dZ": norm.backward(G), "dgamma": norm.dgamma, "dbeta": norm.dbeta}
+    if not _in_order("batchnorm_backward", got, expected):
+        return False
 
     def loss():                                 # a training pass: the batch's own statistics
         return float(np.sum(G * norm(Z, training=True)))
@@ -980,27 +1050,89 @@ def grade_batchnorm_backward(fn):
                     "the compact formula without its last term, zhat mean(dY zhat)":
                         norm.gamma / norm.sigma * (G - G.mean(axis=1, keepdims=True))},
              "dgamma": {"sum of dY: that is dbeta; dgamma sums dY * zhat": expected["dbeta"]},
-             "dbeta": {}}
+             "dbeta": {"sum of dY * zhat: that is dgamma; dbeta sums dY": expected["dgamma"]}}
     results = [_grade_part(name, part, expected[name], numeric[name], hints[name])
-               for name, part in zip(("dZ", "dgamma", "dbeta"), got)]
+               for name, part in zip(expected, got)]
     return _summary("batchnorm_backward", results)
 
 
-_NOT_ATTEMPTED = object()
-
-
-def _attempt(fn, *args):
-    """fn(*args), or _NOT_ATTEMPTED for an empty body (None) or NotImplementedError."""
+def _attempt(name, fn, *args, case=None, returns=True):
+    """fn(*args); raises _Ungradable for an empty body, NotImplementedError, an exception
+    (reported with the learner's line) or, when a result is expected, None."""
+    context = f"{name} ({case})" if case else name
+    if _is_empty(fn):
+        raise _Ungradable(f"{name}: not attempted yet - fill in the body of your function "
+                          f"and run this cell again.")
     try:
-        result = fn(*args)
+        with np.errstate(all="ignore"):         # a NaN or inf in the answer is reported as such
+            result = fn(*args)
     except NotImplementedError:
-        return _NOT_ATTEMPTED
-    return _NOT_ATTEMPTED if result is None else result
+        raise _Ungradable(f"{name}: not attempted yet - fill in the body of your function "
+                          f"and run this cell again.") from None
+    except Exception as error:                   # the learner's bug, reported, not raised
+        raise _Ungradable(f"{context}: your function raised {type(error).__name__}"
+                          f"{_learner_line(error)}: {str(error).strip()}{_error_hint(error)}") from None
+    if returns and result is None:
+        raise _Ungradable(f"{context}: your function returned None - is its return statement missing?")
+    return result
 
 
-def _not_attempted(name):
-    print(f"{name}: not attempted yet - fill in the body of your function and run this cell again.")
-    return False
+def _is_empty(fn):
+    """True for a function whose body is only a docstring, comments, `...` or `pass`."""
+    code = getattr(fn, "__code__", None)
+    return code is not None and _instructions(code) == _instructions(_empty_body.__code__)
+
+
+def _empty_body(*args):
+    ...
+
+
+def _instructions(code):
+    return [(i.opname, i.argval) for i in dis.get_instructions(code)
+            if i.opname not in ("RESUME", "NOP", "CACHE", "COPY_FREE_VARS", "MAKE_CELL")]
+
+
+def _learner_line(error):
+    """' at line `source`' for the last line of the learner's own code in the traceback."""
+    library = (str(Path(__file__).resolve()), str(Path(np.__file__).resolve().parent.parent))
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__)
+              if not str(Path(frame.filename).resolve()).startswith(library)]
+    if not frames:
+        return ""
+    line = (frames[-1].line or "").split("  #")[0].strip()      # the code, not its comment
+    return f" at `{line}`" if line else f" at line {frames[-1].lineno}"
+
+
+def _error_hint(error):
+    text = str(error)
+    if isinstance(error, ValueError) and "matmul" in text:
+        return " (compare the shapes of the matrices on that line: a missing transpose?)"
+    if isinstance(error, ValueError) and "broadcast" in text:
+        return " (compare the shapes of the arrays on that line)"
+    if isinstance(error, IndexError):
+        return " (rows are classes k, columns are samples s: index as [k, s])"
+    if isinstance(error, AttributeError) and "'int' object" in text:
+        return " (rng may be an int seed: rng = np.random.default_rng(rng) accepts both)"
+    return ""
+
+
+def _shapes(items):
+    return tuple(np.shape(item) for item in items)
+
+
+def _in_order(name, got, expected):
+    """The learner returned len(expected) arrays, in the order of expected's names."""
+    names = ", ".join(expected)
+    if not (isinstance(got, (tuple, list)) and len(got) == len(expected)):
+        print(f"{name}: return the {len(expected)} gradients ({names}), got {_type_name(got)}"
+              + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""))
+        return False
+    want = tuple(value.shape for value in expected.values())
+    if _shapes(got) != want and any(_shapes(order) == want
+                                    for order in itertools.permutations(got)):
+        print(f"{name}: the gradients are in the wrong order: return ({names})")
+        return False
+    return True
 
 
 def _summary(name, results):
@@ -1009,7 +1141,8 @@ def _summary(name, results):
     return all(results)
 
 
-def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7):
+def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint="",
+                nonfinite="", position=None):
     """Print one line for one part of an answer; True when it matches `expected` (and the
     central differences `numeric`, when given) to `tolerance` in relative error."""
     if got is None:
@@ -1021,17 +1154,12 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7):
         print(f"  {label}: expected an array of shape {expected.shape}, got {_type_name(got)}")
         return False
     if got.shape != expected.shape:
-        why = ""
-        if got.shape == expected.shape[::-1]:
-            why = ": transposed (a missing or extra .T?)"
-        elif got.size == expected.size:
-            why = ": right size, wrong shape (keepdims=True keeps a column)"
-        elif got.ndim == expected.ndim == 2 and expected.shape[1] == 1:
-            why = ": summed over the wrong axis (sum over the samples, axis=1)"
-        print(f"  {label}: wrong shape {got.shape}, expected {expected.shape}{why}")
+        why = _shape_mistake(got.shape, expected.shape) or shape_hint
+        print(f"  {label}: wrong shape {got.shape}, expected {expected.shape}"
+              + (f": {why}" if why else ""))
         return False
     if not np.isfinite(got).all():
-        print(f"  {label}: contains NaN or inf (an exp() that overflows? shift the logits by their max)")
+        print(f"  {label}: contains NaN or inf" + (f" ({nonfinite})" if nonfinite else ""))
         return False
     error = relative_error(got, expected)
     if error < tolerance:
@@ -1045,7 +1173,7 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7):
         print(f"  {label}: correct (relative error {shown}{agrees})")
         return True
     for description, candidate in hints.items():
-        if relative_error(got, candidate) < tolerance:
+        if np.shape(candidate) == got.shape and relative_error(got, candidate) < tolerance:
             print(f"  {label}: WRONG (relative error {error:.2g}): it equals {description}")
             return False
     scale = np.vdot(got, expected) / max(np.vdot(expected, expected), 1e-300)
@@ -1054,9 +1182,26 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7):
         print(f"  {label}: WRONG (relative error {error:.2g}): {what}")
         return False
     where = np.unravel_index(np.argmax(np.abs(got - expected)), got.shape)
+    at = position(where) if position else f"index {tuple(int(i) for i in where)}"
     print(f"  {label}: WRONG (relative error {error:.2g}); the largest difference is at "
-          f"index {tuple(int(i) for i in where)}: {got[where]:.6g} instead of {expected[where]:.6g}")
+          f"{at}: {got[where]:.6g} instead of {expected[where]:.6g}")
     return False
+
+
+def _shape_mistake(got, expected):
+    """The likely cause of a wrong shape, or ''."""
+    if got == expected[::-1]:
+        return "transposed (a missing or extra .T?)"
+    if len(expected) == 2 and expected[1] == 1:          # a column per unit, like b_l
+        if got == expected[:1]:
+            return "a column is expected: keepdims=True keeps it"
+        if len(got) == 2 and got[0] == expected[0]:
+            return "not summed over the samples (sum over axis=1, keepdims=True)"
+        if len(got) == 1 or (len(got) == 2 and got[0] == 1):
+            return "summed over the wrong axis (sum over the samples, axis=1)"
+    if int(np.prod(got)) == int(np.prod(expected)):
+        return "the right number of entries in the wrong shape (reshaped or raveled?)"
+    return ""
 
 
 # ============================================================================

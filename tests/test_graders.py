@@ -46,13 +46,16 @@ def make_backward(mask=True, transpose=True, bias_axis=1, extra_n=False):
     return backward
 
 
-def make_train_loop(shuffle=True, weigh=True):
+def make_train_loop(shuffle=True, weigh=True, reseed_every_epoch=False, drop_last=False):
     def train_loop(model, X, t, optimizer, epochs, batch_size, rng):
-        n, losses = X.shape[1], []
+        n, losses, seed = X.shape[1], [], rng
+        rng = np.random.default_rng(rng)
         for _ in range(epochs):
+            if reseed_every_epoch:
+                rng = np.random.default_rng(seed)
             order = rng.permutation(n) if shuffle else np.arange(n)
             total = count = 0
-            for start in range(0, n, batch_size):
+            for start in range(0, n - (n % batch_size if drop_last else 0), batch_size):
                 batch = order[start:start + batch_size]
                 loss = model.loss(X[:, batch], t[batch])
                 model.backward()
@@ -81,10 +84,10 @@ def make_adam_step(correct_bias=True, eps_inside=False):
 # ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("grader, fn, parts", [
-    (nn.grade_output_gradient, output_gradient, 2),
+    (nn.grade_output_gradient, output_gradient, 3),
     (nn.grade_layer_backward, layer_backward, 3),
     (nn.grade_backward, make_backward(), 6),
-    (nn.grade_training_loop, make_train_loop(), 2),
+    (nn.grade_training_loop, make_train_loop(), 4),
     (nn.grade_adam_step, make_adam_step(), 9),
 ])
 def test_the_reference_passes(grader, fn, parts, capsys):
@@ -135,7 +138,7 @@ def test_a_naive_softmax_fails_on_large_logits(capsys):
     passed, out = grade(nn.grade_output_gradient, naive, capsys)
     assert not passed
     assert "Delta, ordinary logits: correct" in out
-    assert "Delta, logits near 1000: contains NaN or inf" in out
+    assert "Delta, logits near 0, 1000 and -1000: contains NaN or inf (an exp() that overflows" in out
 
 
 @pytest.mark.parametrize("fn, part, message", [
@@ -194,18 +197,21 @@ def test_a_backward_with_a_missing_transpose_is_caught(capsys):
 
 
 @pytest.mark.parametrize("fn, message", [
-    (make_train_loop(shuffle=False), "without shuffling"),
-    (make_train_loop(weigh=False), "weigh each by its batch size"),
+    (make_train_loop(shuffle=False), "the losses of training without shuffling"),
+    (make_train_loop(weigh=False), "the losses of training with the plain mean of the batch losses"),
+    (make_train_loop(reseed_every_epoch=True), "rng = 5: epoch losses: WRONG .*: it equals the losses "
+     "of training with the same order in every epoch: make the generator once, before the epochs"),
+    (make_train_loop(drop_last=True), "the losses of training without the last, smaller batch"),
 ])
 def test_wrong_training_loops(fn, message, capsys):
     passed, out = grade(nn.grade_training_loop, fn, capsys)
     assert not passed
-    assert message in out, out
+    assert re.search(message, out), out
 
 
 @pytest.mark.parametrize("fn, message", [
     (make_adam_step(correct_bias=False), "without the bias corrections"),
-    (make_adam_step(eps_inside=True), r"step 1: P: WRONG \(relative error .*\): it equals the step with eps inside the square root"),
+    (make_adam_step(eps_inside=True), r"step 1: P's update: WRONG \(relative error .*\): it equals the step with eps inside the square root"),
 ])
 def test_wrong_adam_steps(fn, message, capsys):
     passed, out = grade(nn.grade_adam_step, fn, capsys)
@@ -235,7 +241,7 @@ def test_an_adam_step_that_rebinds_m_and_v(capsys):
     assert not passed
     assert "step 1: m: WRONG (relative error 1): it equals the array as it was before the step: update it in place (m *= beta1; m += ...)" in out
     assert "step 1: v: WRONG (relative error 1): it equals the array as it was before the step: update it in place (v *= beta2; v += ...)" in out
-    assert "step 1: P: correct" in out
+    assert "step 1: P's update: correct" in out
 
 
 def test_graders_need_a_function():
@@ -256,7 +262,8 @@ def test_activation_derivative_grader(activation, capsys):
 @pytest.mark.parametrize("fn, message", [
     (lambda Z: 1 - np.tanh(Z), r"1 - tanh\(z\): the square is missing"),
     (lambda Z: np.tanh(Z) ** 2, "WRONG"),
-    (lambda Z: 1 - np.tanh(Z.reshape(-1, 1)) ** 2, r"wrong shape \(40, 1\), expected \(40,\)"),
+    (lambda Z: 1 - np.tanh(Z.reshape(-1, 1)) ** 2,
+     r"wrong shape \(40, 1\), expected \(4, 10\): the right number of entries in the wrong shape"),
 ])
 def test_wrong_tanh_derivatives(fn, message, capsys):
     passed, out = grade(nn.grade_activation_derivative, fn, capsys)
@@ -293,3 +300,231 @@ def test_wrong_batchnorm_backwards(fn, part, message, capsys):
 def test_batchnorm_backward_reference_passes(capsys):
     passed, out = grade(nn.grade_batchnorm_backward, batchnorm_backward, capsys)
     assert passed and "3 of 3 parts correct" in out, out
+
+
+
+# ---------------------------------------------------------------------------
+# Mistakes that a single fixed test case would let through, and answers that
+# cannot be graded (an exception, a forgotten return): reported, never raised
+# ---------------------------------------------------------------------------
+
+def test_a_softmax_shifted_by_the_global_max_is_caught(capsys):
+    def global_shift(Z, t):
+        with np.errstate(all="ignore"):
+            E = np.exp(Z - Z.max())                 # one shift for the whole batch
+            return E / E.sum(axis=0) - nn.one_hot_convert(t, Z.shape[0])
+
+    passed, out = grade(nn.grade_output_gradient, global_shift, capsys)
+    assert not passed
+    assert "logits near 0, 1000 and -1000: contains NaN or inf" in out, out
+    assert "shift each column by its own max" in out, out
+
+
+def test_the_number_of_classes_taken_from_the_labels_is_caught(capsys):
+    def from_labels(Z, t):
+        return nn.softmax(Z) - nn.one_hot_convert(t, int(t.max()) + 1)
+
+    passed, out = grade(nn.grade_output_gradient, from_labels, capsys)
+    assert not passed
+    assert ("output_gradient (a batch with only classes 0 and 1 of K = 4): your function raised "
+            "ValueError at `return nn.softmax(Z) - nn.one_hot_convert(t, int(t.max()) + 1)`") in out, out
+
+
+def test_an_exception_in_the_learners_code_is_reported_with_its_line(capsys):
+    def missing_transpose(dZ, A_prev, W):
+        dW = dZ @ A_prev.T
+        dA_prev = W @ dZ                            # W^T is meant
+        return dW, dZ.sum(axis=1, keepdims=True), dA_prev
+
+    passed, out = grade(nn.grade_layer_backward, missing_transpose, capsys)
+    assert passed is False
+    assert out.startswith("layer_backward: your function raised ValueError at `dA_prev = W @ dZ`"), out
+    assert "a missing transpose?" in out, out
+
+
+def test_backward_mistakes_that_raise_are_reported(capsys):
+    def dW_without_transpose(model):
+        grads = make_backward()(model)
+        layer = model.layers[0]
+        return [(model.dZ_L @ layer.A_prev, grads[0][1])] + grads[1:]
+
+    def mask_of_the_wrong_layer(model):
+        dZ, grads = model.dZ_L, []
+        for l in range(len(model.layers), 0, -1):
+            layer = model.layers[l - 1]
+            grads.append((dZ @ layer.A_prev.T, dZ.sum(axis=1, keepdims=True)))
+            if l > 1:
+                dZ = nn.d_relu(layer.Z) * (layer.W.T @ dZ)     # Z_l, where Z_{l-1} is meant
+        return grads[::-1]
+
+    for fn, line in ((dW_without_transpose, "model.dZ_L @ layer.A_prev"),
+                     (mask_of_the_wrong_layer, "dZ = nn.d_relu(layer.Z) * (layer.W.T @ dZ)")):
+        passed, out = grade(nn.grade_backward, fn, capsys)
+        assert passed is False
+        assert "backward: your function raised ValueError at `" in out and line in out, out
+
+
+def test_an_index_error_in_the_output_gradient_points_to_the_layout(capsys):
+    def rows_and_columns_swapped(Z, t):
+        P = nn.softmax(Z)
+        P[np.arange(Z.shape[1]), t] -= 1
+        return P
+
+    passed, out = grade(nn.grade_output_gradient, rows_and_columns_swapped, capsys)
+    assert passed is False
+    assert "raised IndexError" in out and "index as [k, s]" in out, out
+
+
+@pytest.mark.parametrize("grader", [nn.grade_output_gradient, nn.grade_layer_backward,
+                                    nn.grade_backward, nn.grade_training_loop,
+                                    nn.grade_batchnorm_backward, nn.grade_activation_derivative])
+def test_a_forgotten_return_is_not_called_unattempted(grader, capsys):
+    def no_return(*args):
+        result = args[0]                            # the work is done, the return forgotten
+
+    passed, out = grade(grader, no_return, capsys)
+    assert passed is False
+    assert "your function returned None - is its return statement missing?" in out, out
+    assert "not attempted" not in out, out
+
+
+def test_a_documented_empty_stub_is_not_attempted(capsys):
+    def stub(Z):
+        """tanh'(z) for every entry of the array Z (same shape)."""
+        ...   # your code here
+
+    passed, out = grade(nn.grade_activation_derivative, stub, capsys)
+    assert not passed and "d_tanh: not attempted yet" in out, out
+
+
+def test_an_adam_step_that_rebinds_P_is_told_so(capsys):
+    def adam_step(P, dP, m, v, k, lr, beta1, beta2, eps):
+        m *= beta1
+        m += (1 - beta1) * dP
+        v *= beta2
+        v += (1 - beta2) * dP**2
+        P = P - lr * (m / (1 - beta1**k)) / (np.sqrt(v / (1 - beta2**k)) + eps)   # a new array
+
+    passed, out = grade(nn.grade_adam_step, adam_step, capsys)
+    assert not passed
+    assert "step 1 left P unchanged: update P, m and v in place" in out, out
+    assert "not attempted" not in out, out
+
+
+def make_adam_variant(variant):
+    def adam_step(P, dP, m, v, k, lr, beta1, beta2, eps):
+        if variant == "defaults":
+            beta1, beta2, eps = 0.9, 0.999, 1e-8
+        m *= beta1
+        m += (1 - beta1) * dP
+        v *= beta2
+        v += (1 - beta2) * dP**2
+        j = {"k+1": k + 1, "k-1": k - 1}.get(variant, k)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            m_hat = m if variant == "only v" else m / (1 - beta1**j)
+            v_hat = v if variant == "only m" else v / (1 - beta2**j)
+        step = lr * m_hat / (np.sqrt(v_hat) + eps)
+        if variant == "sign":
+            P += step
+        else:
+            P -= step
+    return adam_step
+
+
+@pytest.mark.parametrize("variant, message", [
+    ("defaults", "it equals Adam's usual settings 0.9, 0.999, 1e-8, not the arguments"),
+    ("only m", r"only m bias-corrected \(v / \(1 - beta2\^k\) is missing\)"),
+    ("only v", r"only v bias-corrected \(m / \(1 - beta1\^k\) is missing\)"),
+    ("k+1", r"the step with k counted from 0"),
+    ("k-1", r"contains NaN or inf \(a division by zero\?"),
+    ("sign", r"step 1: P's update: WRONG \(relative error 1\): the sign is flipped"),
+])
+def test_adam_mistakes_a_fixed_default_setting_would_hide(variant, message, capsys):
+    passed, out = grade(nn.grade_adam_step, make_adam_variant(variant), capsys)
+    assert not passed
+    assert re.search(message, out), out
+    assert "exp()" not in out, out
+
+
+def test_a_training_loop_that_ignores_its_optimizer_is_caught(capsys):
+    def own_optimizer(model, X, t, optimizer, epochs, batch_size, rng):
+        return make_train_loop()(model, X, t, nn.SGD(model, lr=0.3), epochs, batch_size, rng)
+
+    passed, out = grade(nn.grade_training_loop, own_optimizer, capsys)
+    assert not passed
+    assert "epoch losses: WRONG" in out and "the largest difference is at epoch" in out, out
+
+
+def test_a_training_loop_that_needs_a_generator_is_told_how_to_make_one(capsys):
+    def generator_only(model, X, t, optimizer, epochs, batch_size, rng):
+        order = rng.permutation(X.shape[1])         # fails for an int seed
+        return make_train_loop()(model, X, t, optimizer, epochs, batch_size, rng)
+
+    passed, out = grade(nn.grade_training_loop, generator_only, capsys)
+    assert not passed
+    assert "train_loop (rng = 5): your function raised AttributeError" in out, out
+    assert "rng = np.random.default_rng(rng) accepts both" in out, out
+
+
+def test_a_derivative_written_for_vectors_only_is_caught(capsys):
+    import math
+
+    def scalar_loop(Z):
+        return np.array([1 - math.tanh(z) ** 2 for z in Z])
+
+    passed, out = grade(nn.grade_activation_derivative, scalar_loop, capsys)
+    assert not passed
+    assert "d_tanh: your function raised TypeError" in out, out
+
+
+def test_gradients_in_the_wrong_order_are_named(capsys):
+    def swapped(dZ, A_prev, W):
+        dW, db, dA_prev = layer_backward(dZ, A_prev, W)
+        return dW, dA_prev, db
+
+    passed, out = grade(nn.grade_layer_backward, swapped, capsys)
+    assert not passed
+    assert "layer_backward: the gradients are in the wrong order: return (dW, db, dA_prev)" in out, out
+
+    def swapped_norm(dY, Zhat, sigma, gamma):
+        dZ, dgamma, dbeta = batchnorm_backward(dY, Zhat, sigma, gamma)
+        return dZ, dbeta, dgamma
+
+    passed, out = grade(nn.grade_batchnorm_backward, swapped_norm, capsys)
+    assert not passed
+    assert "dgamma: WRONG" in out and "that is dbeta" in out and "that is dgamma" in out, out
+
+
+def test_a_backward_pass_in_reverse_order_is_named(capsys):
+    passed, out = grade(nn.grade_backward, lambda model: make_backward()(model)[::-1], capsys)
+    assert not passed
+    assert out == "backward: the list starts with layer 3: return layer 1 first (reverse it)\n", out
+
+
+def test_a_backward_pass_whose_items_are_not_pairs(capsys):
+    def triples(model):
+        return [(dW, db, None) for dW, db in make_backward()(model)]
+
+    passed, out = grade(nn.grade_backward, triples, capsys)
+    assert not passed
+    assert "every item of the list must be a pair (dW_l, db_l), got items of type tuple" in out, out
+
+
+@pytest.mark.parametrize("fn, message", [
+    (lambda dZ, A, W: (dZ @ A.T, dZ, W.T @ dZ),
+     r"db: wrong shape \(3, 5\), expected \(3, 1\): not summed over the samples"),
+    (lambda dZ, A, W: (dZ @ A.T, dZ.sum(axis=1), W.T @ dZ),
+     r"db: wrong shape \(3,\), expected \(3, 1\): a column is expected: keepdims=True keeps it"),
+    (lambda dZ, A, W: (dZ @ A.T, dZ.sum(axis=0), W.T @ dZ),
+     r"db: wrong shape \(5,\), expected \(3, 1\): summed over the wrong axis"),
+])
+def test_shape_mistakes_of_the_bias_are_told_apart(fn, message, capsys):
+    passed, out = grade(nn.grade_layer_backward, fn, capsys)
+    assert not passed
+    assert re.search(message, out), out
+
+
+def test_a_non_finite_answer_outside_the_softmax_does_not_blame_the_softmax(capsys):
+    passed, out = grade(nn.grade_activation_derivative, lambda Z: Z / 0 * 0, capsys)
+    assert not passed
+    assert "contains NaN or inf" in out and "exp()" not in out, out
