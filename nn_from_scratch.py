@@ -27,6 +27,7 @@ Notation (the notation card of 01_derivation)
 """
 import copy
 import dis
+import inspect
 import itertools
 import os
 import re
@@ -68,7 +69,7 @@ def relu(Z):
 def d_relu(Z):
     """f'(z) = 1 if z > 0 else 0. (f has a kink at 0; like every framework we take f'(0) = 0.)"""
     Z = np.asarray(Z)
-    return (Z > 0).astype(Z.dtype)
+    return (Z > 0).astype(_float_dtype(Z))
 
 
 LEAKY_SLOPE = 0.01
@@ -83,7 +84,7 @@ def leaky_relu(Z):
 def d_leaky_relu(Z):
     """f'(z) = 1 if z > 0 else 0.01 (0.01 at the kink, as for ReLU's f'(0) = 0)."""
     Z = np.asarray(Z)
-    return np.where(Z > 0, 1, LEAKY_SLOPE).astype(Z.dtype)
+    return np.where(Z > 0, 1, LEAKY_SLOPE).astype(_float_dtype(Z))
 
 
 def tanh(Z):
@@ -128,7 +129,7 @@ def log_sum_exp(Z):
     With m_s = max_k Z[k, s]:  log sum_k exp(z_k) = m_s + log sum_k exp(z_k - m_s),
     and every exponent is <= 0.
     """
-    Z = _as_float_array(Z, "Z")
+    Z = _check_logits(Z)
     m = Z.max(axis=0, keepdims=True)
     return m + np.log(np.exp(Z - m).sum(axis=0, keepdims=True))
 
@@ -140,7 +141,7 @@ def softmax(Z):
     exponent <= 0. (exp(z - log_sum_exp(z)) would be as safe, but rounding log_sum_exp
     costs a relative error of about eps |m| for large logits.)
     """
-    Z = _as_float_array(Z, "Z")
+    Z = _check_logits(Z)
     E = np.exp(Z - Z.max(axis=0, keepdims=True))
     return E / E.sum(axis=0, keepdims=True)
 
@@ -156,6 +157,7 @@ def softmax_cross_entropy(Z, t, mean=True):
     the n per-sample losses and Delta = softmax(Z) - T, whose column s is dL_s/dz_s.
     """
     Z, t = _check_logits_and_labels(Z, t)
+    mean = _check_bool(mean, "mean")
     n = Z.shape[1]
     with np.errstate(over="ignore"):    # finite logits near 1e308 overflow to inf: loss() reports it
         losses = log_sum_exp(Z)[0] - Z[t, np.arange(n)]
@@ -164,6 +166,19 @@ def softmax_cross_entropy(Z, t, mean=True):
         if mean:
             return float(losses.mean()), Delta / n
     return losses, Delta
+
+
+def _setting(name, clears_cache=False, **bounds):
+    """A number attribute checked on every assignment (by _number, section 8) as the
+    float its model computes with. A model's setting also makes its cached pass stale."""
+    def get(self):
+        return getattr(self, "_" + name)
+
+    def set(self, value):
+        setattr(self, "_" + name, _number(value, name, _dtype_of(self), **bounds))
+        if clears_cache:
+            self.clear_cache()
+    return property(get, set)
 
 
 class Linear:
@@ -215,16 +230,20 @@ class BatchNorm:
 
     def __init__(self, n_units, dtype=np.float64, eps=1e-5, momentum=0.1):
         n_units, dtype = _check_batch_norm(n_units, dtype)
-        self.eps, self.momentum = eps, momentum
         self.gamma = np.ones((n_units, 1), dtype=dtype)
         self.beta = np.zeros((n_units, 1), dtype=dtype)
         self.running_mean = np.zeros((n_units, 1), dtype=dtype)
         self.running_var = np.ones((n_units, 1), dtype=dtype)
         self.dgamma = self.dbeta = None
         self.Zhat = self.sigma = None
+        self.eps, self.momentum = eps, momentum        # checked by the properties below
+
+    eps = _setting("eps", low=0, low_open=True)
+    momentum = _setting("momentum", low=0, low_open=True, high=1)
 
     def __call__(self, Z, training=False):
         """Y = gamma zhat + beta; training=True normalises with the batch's statistics."""
+        Z = _check_norm_input(Z, self, training)
         if training:
             n = _check_batch_norm_batch(Z)
             mu = Z.mean(axis=1, keepdims=True)
@@ -240,6 +259,7 @@ class BatchNorm:
 
     def backward(self, dY):
         """Fill dgamma and dbeta and return dZ, for dY = dL/dY of the last training call."""
+        dY = _check_norm_backward(dY, self)
         self.dgamma = np.sum(dY * self.Zhat, axis=1, keepdims=True)
         self.dbeta = np.sum(dY, axis=1, keepdims=True)
         return (self.gamma / self.sigma) * (dY - dY.mean(axis=1, keepdims=True)
@@ -250,19 +270,6 @@ class BatchNorm:
 # ============================================================================
 # 2. The classifier
 # ============================================================================
-
-def _setting(name, clears_cache=False, **bounds):
-    """A number attribute checked on every assignment (by _number, section 8) as the
-    float its model computes with. A model's setting also makes its cached pass stale."""
-    def get(self):
-        return getattr(self, "_" + name)
-
-    def set(self, value):
-        setattr(self, "_" + name, _number(value, name, _dtype_of(self), **bounds))
-        if clears_cache:
-            self.clear_cache()
-    return property(get, set)
-
 
 class NNClassifier:
     """A fully connected classifier: hidden layers with an activation, a softmax output.
@@ -294,11 +301,11 @@ class NNClassifier:
         self.units = _check_units(units)
         self.n_classes = self.units[-1]
         self.dtype = _as_float_dtype(dtype)
-        self.rng = _as_rng(rng)
-        self.activation = activation      # the properties below check these three
+        self.rng = rng
+        self.activation = activation      # the properties below check these four
         self.l2 = l2
         self.dropout = dropout
-        self.batch_norm = _check_bool(batch_norm, "batch_norm")
+        self._batch_norm = _check_bool(batch_norm, "batch_norm")
         L = len(self.units) - 1
         self.layers = [Linear(d_in, d_out, self.rng, self.dtype,
                               bias=not (self.batch_norm and l < L))
@@ -310,6 +317,24 @@ class NNClassifier:
 
     l2 = _setting("l2", clears_cache=True, low=0)
     dropout = _setting("dropout", clears_cache=True, low=0, below=1)
+
+    @property
+    def rng(self):
+        return self._rng
+
+    @rng.setter
+    def rng(self, rng):
+        self._rng = _as_rng(rng)
+
+    @property
+    def batch_norm(self):
+        """Fixed when the model is built: it decides which layers and parameters exist."""
+        return self._batch_norm
+
+    @batch_norm.setter
+    def batch_norm(self, value):
+        raise AttributeError("batch_norm is fixed when the model is built (it decides the "
+                             "layers' parameters): build a new NNClassifier(..., batch_norm=...)")
 
     @property
     def activation(self):
@@ -347,13 +372,18 @@ class NNClassifier:
         Raises FloatingPointError if a logit is not finite.
         """
         X = _check_X(X, self.units[0], self.dtype)
-        return self._forward(X, training)
+        return self._forward(X, _check_bool(training, "training"))
 
     def _forward(self, A, training):
         _check_parameters(self)
         f = ACTIVATIONS[self.activation][0]
         if training:
             self.clear_cache()
+            with _restored_on_failure(self):
+                return self._forward_pass(A, f, training)
+        return self._forward_pass(A, f, training)
+
+    def _forward_pass(self, A, f, training):
         with np.errstate(over="ignore", invalid="ignore"):   # reported below, not warned
             for l, layer in enumerate(self.layers[:-1], start=1):
                 H = layer(A, cache=training)                        # Z_l
@@ -366,7 +396,8 @@ class NNClassifier:
                         # Inverted dropout: keep a unit with probability p and divide by p,
                         # so that the expected activation is the one evaluation sees.
                         p = 1 - self.dropout
-                        self._masks[l - 1] = (self.rng.random(A.shape, dtype=self.dtype) < p) / p
+                        keep = self.rng.random(A.shape, dtype=self.dtype) < p
+                        self._masks[l - 1] = keep.astype(self.dtype) / p
                         A = A * self._masks[l - 1]
             Z_L = self.layers[-1](A, cache=training)
         _check_finite_logits(Z_L, self)
@@ -381,11 +412,12 @@ class NNClassifier:
         Returns a float; raises FloatingPointError if the loss is not finite.
         """
         X, t = _check_X_and_labels(X, t, self)
-        Z_L = self._forward(X, training=True)
-        loss, self.dZ_L = softmax_cross_entropy(Z_L, t)
-        if self.l2:
-            loss += self.l2 / 2 * sum(np.vdot(layer.W, layer.W) for layer in self.layers)
-        return _check_finite_loss(float(loss), self)
+        with _restored_on_failure(self):
+            Z_L = self._forward(X, training=True)
+            loss, self.dZ_L = softmax_cross_entropy(Z_L, t)
+            if self.l2:
+                loss += self.l2 / 2 * sum(np.vdot(layer.W, layer.W) for layer in self.layers)
+            return _check_finite_loss(float(loss), self)
 
     def backward(self):
         """Backpropagate the mini-batch of the last loss() (01_derivation, section 6).
@@ -429,6 +461,7 @@ class NNClassifier:
         """Negative log-likelihood in evaluation mode (no dropout, no penalty, running
         batch-norm statistics): the mean over the samples, or the n per-sample values."""
         X, t = _check_X_and_labels(X, t, self)
+        mean = _check_bool(mean, "mean")
         return softmax_cross_entropy(self._forward(X, training=False), t, mean=mean)[0]
 
     def parameters(self):
@@ -486,7 +519,7 @@ class NNClassifier:
         for anything else that is not a model written by save(). Parameters load as they
         were saved, NaN included.
         """
-        return _read_model_file(cls, _npz_path(path), rng)
+        return _read_model_file(cls, _npz_path(path), _as_rng(rng))
 
 
 # ============================================================================
@@ -499,8 +532,16 @@ class SGD:
     """Gradient descent on the mini-batch gradient:  P <- P - lr dP  for every parameter P."""
 
     def __init__(self, model, lr):
-        self.model = _check_optimizable(model)
+        self.model = model
         self.lr = lr
+
+    @property
+    def model(self):
+        return self._model
+
+    @model.setter
+    def model(self, model):
+        self._model = _check_optimizable(model)
 
     lr = _setting("lr", low=0, low_open=True)
 
@@ -556,6 +597,17 @@ class Adam(SGD):
         self.m = self.v = None
         self.k = 0
 
+    @property
+    def k(self):
+        """The number of steps taken; step() takes step k + 1."""
+        return self._k
+
+    @k.setter
+    def k(self, value):
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+            raise ValueError(f"k, the number of steps taken, must be an int >= 0, got {value!r}")
+        self._k = int(value)
+
     beta1 = _setting("beta1", low=0, below=1)
     beta2 = _setting("beta2", low=0, below=1)
     eps = _setting("eps", low=0, low_open=True)
@@ -566,6 +618,7 @@ class Adam(SGD):
             self.m = [np.zeros_like(P) for P, _ in params]
             self.v = [np.zeros_like(P) for P, _ in params]
         _check_state(params, self.m)
+        _check_state(params, self.v)
         self.k += 1
         for (P, dP), m, v in zip(params, self.m, self.v):
             m *= self.beta1
@@ -600,7 +653,9 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
     Raises FloatingPointError, naming the epoch and the learning rate, when a loss or
     a gradient stops being finite. No step is taken with a non-finite gradient, so the
     parameters stay finite: they are those of the last step, whose loss overflowed or
-    whose gradients did. Every argument is checked before the first update.
+    whose gradients did. (Only a learning rate so large that lr * dP itself overflows,
+    near 1e300, can make them infinite; that is reported too.) Every argument is
+    checked before the first update.
     """
     X, t, X_val, t_val, epochs, batch_size = _check_training(
         model, X, t, optimizer, epochs, batch_size, X_val, t_val, callback)
@@ -623,7 +678,9 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
                 raise FloatingPointError(
                     f"training diverged in epoch {epoch} with learning rate "
                     f"{optimizer.lr:g}: {error}. Try a smaller learning rate.") from None
-            optimizer.step()
+            with np.errstate(over="ignore", invalid="ignore"):   # checked on the next line
+                optimizer.step()
+            _check_finite_step(model, epoch, optimizer)
             total += loss * len(batch)          # the last batch may be smaller
         history["loss"].append(total / n)
         if X_val is not None:
@@ -653,7 +710,7 @@ def repeat_over_seeds(run, seeds=5):
 
 def mean_sd(values, decimals=3):
     """'mean +/- sd' of the numbers in values (sd with n - 1: the spread between seeds)."""
-    values = _check_sample(values)
+    values, decimals = _check_sample(values), _check_decimals(decimals)
     return f"{values.mean():.{decimals}f} +/- {values.std(ddof=1):.{decimals}f}"
 
 
@@ -680,11 +737,13 @@ def central_difference(f, P, h=1e-5):
     grad = np.zeros(P.shape)
     for i in np.ndindex(P.shape):
         saved = P[i]
-        P[i] = saved + h
-        plus = f()
-        P[i] = saved - h
-        minus = f()
-        P[i] = saved
+        try:
+            P[i] = saved + h
+            plus = f()
+            P[i] = saved - h
+            minus = f()
+        finally:
+            P[i] = saved
         grad[i] = (plus - minus) / (2 * h)
     return grad
 
@@ -692,7 +751,7 @@ def central_difference(f, P, h=1e-5):
 def relative_error(a, b):
     """||a - b|| / max(1e-8, ||a|| + ||b||) (Frobenius norms): independent of scale;
     below 1e-7 is agreement in float64, a bug gives 1e-2 or more."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a, b = _check_same_shape(a, b)
     return float(np.linalg.norm(a - b) / max(1e-8, np.linalg.norm(a) + np.linalg.norm(b)))
 
 
@@ -1148,18 +1207,26 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint
     if got is None:
         print(f"  {label}: missing (None)")
         return False
+    if np.iscomplexobj(got):
+        print(f"  {label}: expected real numbers, got complex ones")
+        return False
     try:
         got = np.asarray(got, dtype=np.float64)
     except (TypeError, ValueError):
         print(f"  {label}: expected an array of shape {expected.shape}, got {_type_name(got)}")
         return False
     if got.shape != expected.shape:
-        why = _shape_mistake(got.shape, expected.shape) or shape_hint
+        why = _shape_mistake(got.shape, expected.shape) or (
+            shape_hint if got.ndim == expected.ndim else "")
         print(f"  {label}: wrong shape {got.shape}, expected {expected.shape}"
               + (f": {why}" if why else ""))
         return False
     if not np.isfinite(got).all():
         print(f"  {label}: contains NaN or inf" + (f" ({nonfinite})" if nonfinite else ""))
+        return False
+    if np.abs(got).max() > 1e100:
+        print(f"  {label}: WRONG: values as large as {np.abs(got).max():.1e}, expected at most "
+              f"{np.abs(expected).max():.3g}")
         return False
     error = relative_error(got, expected)
     if error < tolerance:
@@ -1260,6 +1327,7 @@ def save_fig(name, fig=None, dpi=100):
 
     path = _figure_path(name, ".png")
     fig = plt.gcf() if fig is None else _check_figure(fig)
+    dpi = _number(dpi, "dpi", low=0, low_open=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
 
 
@@ -1268,6 +1336,7 @@ def save_animation(animation, name, fps=8, dpi=80):
     from matplotlib.animation import PillowWriter
 
     animation = _check_animation(animation)
+    fps, dpi = _positive_int(fps, "fps"), _number(dpi, "dpi", low=1)
     animation.save(_figure_path(name, ".gif"), writer=PillowWriter(fps=fps), dpi=dpi)
 
 
@@ -1342,10 +1411,12 @@ def _check_bool(value, name):
     return bool(value)
 
 
-def _number(value, name, dtype=np.float64, low=None, low_open=False, below=None):
+def _number(value, name, dtype=np.float64, low=None, low_open=False, below=None, high=None):
     """value as the float of `dtype` the model computes with, checked after conversion:
-    finite, >= low (> low if low_open) and < below. Returns a Python float."""
-    if below is not None:
+    finite, >= low (> low if low_open), < below and <= high. Returns a Python float."""
+    if high is not None:
+        wanted = f"lie in {'(' if low_open else '['}{low:g}, {high:g}]"
+    elif below is not None:
         wanted = f"lie in {'(' if low_open else '['}{low:g}, {below:g})"
     elif low is not None:
         wanted = "be a positive number" if low_open and low == 0 else f"be a number >= {low:g}"
@@ -1366,9 +1437,32 @@ def _number(value, name, dtype=np.float64, low=None, low_open=False, below=None)
     shown = f"{value!r}" + (f", which is {converted!r} in {dtype}" if changed else "")
     if (not np.isfinite(converted)
             or (low is not None and (converted < low or (low_open and converted == low)))
-            or (below is not None and converted >= below)):
+            or (below is not None and converted >= below)
+            or (high is not None and converted > high)):
         raise ValueError(f"{name} must {wanted}, got {shown}")
     return converted
+
+
+def _float_dtype(Z):
+    """The float dtype a function of the array Z returns: Z's own if it is a float."""
+    return Z.dtype if Z.dtype.kind == "f" else np.dtype(np.float64)
+
+
+def _check_same_shape(a, b):
+    """relative_error's a and b: finite real arrays of one shape (no broadcasting)."""
+    a, b = _as_float_array(a, "a"), _as_float_array(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+    for name, array in (("a", a), ("b", b)):
+        if not np.isfinite(array).all():
+            raise ValueError(f"{name} contains NaN or inf ({_non_finite_summary(array)})")
+    return a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
+
+
+def _check_decimals(decimals):
+    if isinstance(decimals, bool) or not isinstance(decimals, Integral) or not 0 <= decimals <= 15:
+        raise ValueError(f"decimals must be an int from 0 to 15, got {decimals!r}")
+    return int(decimals)
 
 
 def _check_units(units):
@@ -1397,6 +1491,27 @@ def _check_batch_norm(n_units, dtype):
     return _positive_int(n_units, "n_units"), _as_float_dtype(dtype)
 
 
+def _check_norm_input(Z, norm, training):
+    """Shape and type only: inside a diverging model, non-finite values must reach the
+    model's own check, which reports the divergence."""
+    _check_bool(training, "training")
+    Z = _check_layer_input(Z, norm.gamma.T, "Z")
+    if Z.shape[1] == 0:
+        raise ValueError("Z has no columns: a mini-batch needs at least one sample")
+    return Z
+
+
+def _check_norm_backward(dY, norm):
+    if norm.Zhat is None:
+        raise RuntimeError("BatchNorm.backward needs a training pass first: "
+                           "call the layer with training=True")
+    dY = _check_layer_input(dY, norm.gamma.T, "dY")
+    if dY.shape != norm.Zhat.shape:
+        raise ValueError(f"dY must have the shape of the last training batch, {norm.Zhat.shape}, "
+                         f"got {dY.shape}")
+    return dY
+
+
 def _check_batch_norm_batch(Z):
     n = Z.shape[1]
     if n < 2:
@@ -1418,6 +1533,16 @@ def _as_float_array(Z, name):
     if Z.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got an array of dtype {Z.dtype}")
     return Z if Z.dtype.kind == "f" else Z.astype(np.float64)
+
+
+def _check_logits(Z):
+    """softmax's and log_sum_exp's Z: a non-empty float array of finite logits."""
+    Z = _as_float_array(Z, "Z")
+    if Z.ndim == 0 or Z.shape[0] == 0:
+        raise ValueError(f"Z must have at least one class (row), got shape {Z.shape}")
+    if not np.isfinite(Z).all():
+        raise FloatingPointError(f"the logits Z are not finite ({_non_finite_summary(Z)})")
+    return Z
 
 
 def _check_X(X, n_rows, dtype, name="X"):
@@ -1500,9 +1625,10 @@ def _non_finite_summary(A):
 def _check_finite_logits(Z_L, model):
     """Reported as an error: an argmax over NaN would silently predict class 0."""
     if not np.isfinite(Z_L).all():
-        bad = [f"W{l}" for l, name, P, _ in model.parameters()
-               if name == "W" and not np.isfinite(P).all()]
-        cause = (f"the parameters {', '.join(bad)} are not finite: training has diverged"
+        bad = [name for name, array in model._state_arrays().items()
+               if not np.isfinite(array).all()]
+        cause = (f"the parameters {', '.join(bad)} are not finite: training has diverged "
+                 f"(or a value was set by hand)"
                  if bad else "the input or the weights are too large: the products overflow")
         raise FloatingPointError(f"the logits are not finite ({_non_finite_summary(Z_L)}): "
                                  f"{cause}")
@@ -1510,9 +1636,44 @@ def _check_finite_logits(Z_L, model):
 
 def _check_finite_loss(loss, model):
     if not np.isfinite(loss):
-        raise FloatingPointError(f"the loss is {loss} (the L2 penalty overflows: the weights "
-                                 f"have grown beyond {np.finfo(model.dtype).max:.3g} squared)")
+        with np.errstate(over="ignore", invalid="ignore"):
+            penalty = (model.l2 / 2 * sum(np.vdot(layer.W, layer.W) for layer in model.layers)
+                       if model.l2 else 0.0)
+        cause = ("the L2 penalty overflows: the weights have grown beyond "
+                 f"{np.finfo(model.dtype).max:.3g} squared" if not np.isfinite(penalty) else
+                 "the logits are finite but so far apart that log sum exp(z) - z_t overflows: "
+                 "the weights have grown far too large")
+        raise FloatingPointError(f"the loss is {loss} ({cause})")
     return loss
+
+
+def _check_finite_step(model, epoch, optimizer):
+    """After a step: only a step lr * dP that overflows makes a parameter non-finite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = [f"{name}{l}" for l, name, P, _ in model.parameters() if not np.isfinite(P.sum())]
+    if bad:
+        raise FloatingPointError(f"training diverged in epoch {epoch} with learning rate "
+                                 f"{optimizer.lr:g}: the step lr * dP overflowed, and the "
+                                 f"parameters {', '.join(bad)} are no longer finite. "
+                                 f"Try a smaller learning rate.")
+
+
+class _restored_on_failure:
+    """A training pass that raises leaves the batch-norm running statistics as they were
+    (BatchNorm rebinds them, so keeping the old references is enough)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        self.saved = [(norm.running_mean, norm.running_var) for norm in self.model.norms]
+
+    def __exit__(self, kind, error, trace):
+        if kind is not None:
+            for norm, (mean, var) in zip(self.model.norms, self.saved):
+                norm.running_mean, norm.running_var = mean, var
+            self.model.clear_cache()
+        return False
 
 
 def _check_finite_gradients(model):
@@ -1532,24 +1693,35 @@ def _check_backward_ready(model):
 
 
 def _check_parameters(model):
-    """W, b, gamma and beta may be replaced by hand (layer.W = ...): they must keep
-    their shape and the model's dtype (a plain float array, not a masked one)."""
-    for l, name, P, _ in model.parameters():
+    """W, b, gamma, beta and the running statistics may be replaced by hand
+    (layer.W = ...): they must keep their shape and the model's dtype (a plain float
+    array, not a masked one)."""
+    arrays = [(l, name, P) for l, name, P, _ in model.parameters()]
+    arrays += [(l, name, getattr(norm, name)) for l, norm in enumerate(model.norms, start=1)
+               for name in ("running_mean", "running_var")]
+    for l, name, P in arrays:
         d_out, d_in = model.units[l], model.units[l - 1]
         shape = (d_out, d_in) if name == "W" else (d_out, 1)
         if (type(P) is not np.ndarray) or P.shape != shape or P.dtype != model.dtype:
-            got = (f"an array of dtype {P.dtype} and shape {P.shape}"
+            got = ("a masked array" if isinstance(P, np.ma.MaskedArray) else
+                   f"an array of dtype {P.dtype} and shape {P.shape}"
                    if isinstance(P, np.ndarray) else f"a {_type_name(P)}")
             where = f"layers[{l - 1}].{name}" if name in ("W", "b") else f"norms[{l - 1}].{name}"
             raise TypeError(f"{where} must be a {model.dtype} array of shape {shape}, got {got}; "
                             f"to set values, write into it: {where}[...] = values")
 
 
-def _check_layer_input(X, W):
+def _check_layer_input(X, W, name="X"):
+    """X as an array of W's dtype, shape (W's columns, n); its values are not checked
+    (inside a diverging model they must reach the model's own finiteness check)."""
+    _reject_masked(X, name)
+    kind = np.asarray(X).dtype.kind
+    if kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got an array of dtype {np.asarray(X).dtype}")
     X = np.asarray(X, dtype=W.dtype)     # no copy when X already has W's dtype
     if X.ndim != 2 or X.shape[0] != W.shape[1]:
-        raise ValueError(f"X has shape {X.shape}, this layer expects ({W.shape[1]}, n) "
-                         f"(X is features x samples; did you mean X.T?)")
+        raise ValueError(f"{name} has shape {X.shape}, this layer expects ({W.shape[1]}, n) "
+                         f"({name} is units x samples; did you mean {name}.T?)")
     return X
 
 
@@ -1564,22 +1736,45 @@ def _check_optimizable(model):
             and callable(getattr(model, "clear_cache", None))):
         raise TypeError(f"model must be an NNClassifier (or have parameters() and "
                         f"clear_cache()), got {_type_name(model)}")
+    _model_parameters(model)
     return model
+
+
+def _model_parameters(model):
+    """model.parameters() as a list of (l, name, P, dP), each P a float NumPy array."""
+    params = model.parameters()
+    try:
+        params = [tuple(item) for item in params]
+    except TypeError:
+        raise TypeError(f"model.parameters() must return a list of (l, name, P, dP), "
+                        f"got {_type_name(params)}") from None
+    for item in params:
+        if len(item) != 4:
+            raise TypeError(f"model.parameters() must return (l, name, P, dP) tuples, "
+                            f"got one of length {len(item)}")
+        l, name, P, _ = item
+        if not isinstance(P, np.ndarray) or P.dtype not in _FLOAT_DTYPES:
+            got = f"dtype {P.dtype}" if isinstance(P, np.ndarray) else _type_name(P)
+            raise TypeError(f"parameter {name}{l} must be a float32 or float64 NumPy array "
+                            f"(np.array([2.0, 1.0]), not [2, 1]), got {got}")
+    return params
 
 
 def _dtype_of(owner):
     """The float dtype a model, or an optimizer's model, computes in (for a model other
     than an NNClassifier, its first parameter's)."""
+    if isinstance(owner, BatchNorm):
+        return owner.gamma.dtype
     model = owner.model if isinstance(owner, SGD) else owner
     if isinstance(model, NNClassifier):
         return model.dtype
-    params = model.parameters()
+    params = _model_parameters(model)
     return params[0][2].dtype if params else np.dtype(np.float64)
 
 
 def _check_step(model):
     """Every (P, dP) of model.parameters(), checked before step() writes anything."""
-    params = model.parameters()
+    params = _model_parameters(model)
     for l, name, P, dP in params:
         if dP is None:
             raise RuntimeError("step() needs gradients: call model.loss(X, t) and "
@@ -1587,15 +1782,19 @@ def _check_step(model):
         if not isinstance(P, np.ndarray) or not P.flags.writeable:
             raise ValueError(f"parameter {name}{l} is not a writeable array: the optimizer "
                              f"updates parameters in place")
-        if not isinstance(dP, np.ndarray) or dP.shape != P.shape:
-            raise ValueError(f"the gradient d{name}{l} must be an array of shape {P.shape}, "
-                             f"got {getattr(dP, 'shape', _type_name(dP))}")
+        if not isinstance(dP, np.ndarray) or dP.shape != P.shape or dP.dtype != P.dtype:
+            got = (f"dtype {dP.dtype} and shape {dP.shape}" if isinstance(dP, np.ndarray)
+                   else _type_name(dP))
+            raise ValueError(f"the gradient d{name}{l} must be a {P.dtype} array of shape "
+                             f"{P.shape}, got {got}")
     return [(P, dP) for _, _, P, dP in params]
 
 
 def _check_state(params, state):
     """An optimizer's state arrays, made at its first step(), still match the parameters."""
-    if len(state) != len(params) or any(s.shape != P.shape for s, (P, _) in zip(state, params)):
+    if (not isinstance(state, list) or len(state) != len(params)
+            or any(not isinstance(s, np.ndarray) or s.shape != P.shape
+                   for s, (P, _) in zip(state, params))):
         raise ValueError("the model's parameters changed since this optimizer's first "
                          "step(): create a new optimizer for the new model")
 
@@ -1624,6 +1823,12 @@ def _check_training(model, X, t, optimizer, epochs, batch_size, X_val, t_val, ca
         X_val, t_val = _check_X_and_labels(X_val, t_val, model, ("X_val", "t_val"))
     if callback is not None:
         _check_callable(callback, "callback")
+        try:
+            inspect.signature(callback).bind(1, model)
+        except TypeError:
+            raise TypeError("callback must accept two arguments, callback(epoch, model)") from None
+        except ValueError:                      # no signature to read (some builtins)
+            pass
     if model.batch_norm and 1 in (batch_size, X.shape[1], X.shape[1] % batch_size):
         raise ValueError(f"with batch_norm, every mini-batch needs at least 2 samples, but "
                          f"{X.shape[1]} samples in batches of {batch_size} leave a batch of "
@@ -1641,12 +1846,18 @@ def _check_seeds(seeds):
     if not seeds:
         raise ValueError("seeds is empty: give at least one seed")
     for seed in seeds:
-        _as_rng(seed)
+        if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
+            raise TypeError(f"seeds must be an int or a sequence of ints >= 0, got the seed "
+                            f"{seed!r} ({_type_name(seed)})")
     return seeds
 
 
 def _check_sample(values):
-    values = np.asarray(values, dtype=np.float64).ravel()
+    _reject_masked(values, "values")
+    try:
+        values = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise TypeError(f"values must be numbers, got {values!r}") from None
     if values.size < 2:
         raise ValueError(f"mean_sd needs at least 2 values (one per seed), got {values.size}")
     if not np.isfinite(values).all():
@@ -1663,7 +1874,7 @@ def _check_binomial(p, n):
 
 
 def _check_difference(P, h):
-    if not isinstance(P, np.ndarray) or P.dtype.kind != "f":
+    if type(P) is not np.ndarray or P.dtype.kind != "f":
         raise TypeError(f"P must be a float NumPy array (changed in place), got {_type_name(P)}")
     if not P.flags.writeable:
         raise ValueError("P must be writeable: central_difference changes it in place")
@@ -1707,9 +1918,10 @@ _FIGURE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 def _figure_path(name, suffix):
     if not isinstance(name, str):
         raise TypeError(f"name must be a str such as '05_loss_curve', got {_type_name(name)}")
-    if not _FIGURE_NAME.fullmatch(name):
+    if not _FIGURE_NAME.fullmatch(name) or len(name) > 100:
         raise ValueError(f"name must be a plain file name of letters, digits, '_' and '-', "
-                         f"without folder or suffix (such as '05_loss_curve'), got {name!r}")
+                         f"without folder or suffix (such as '05_loss_curve'), at most 100 "
+                         f"characters, got {name!r}")
     folder = figures_dir()
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}{suffix}"
@@ -1743,8 +1955,10 @@ def _check_plot(model, X, t, resolution, margin):
                          f"this one has {model.units[0]}")
     X = _check_X(X, 2, np.float64)
     t = _check_labels(t, model.n_classes, n=X.shape[1])
-    return (X, t, _positive_int(resolution, "resolution"),
-            _number(margin, "margin", low=0))
+    resolution = _positive_int(resolution, "resolution")
+    if resolution < 2:
+        raise ValueError(f"resolution must be at least 2 (grid points per axis), got {resolution}")
+    return X, t, resolution, _number(margin, "margin", low=0)
 
 
 # -- model files --------------------------------------------------------------
@@ -1773,6 +1987,11 @@ def _read_model_file(cls, path, rng):
         raise FileNotFoundError(f"no model file at {path}")
     try:
         with zipfile.ZipFile(path) as archive:
+            names = [info.filename for info in archive.infolist()]
+            duplicated = sorted({name for name in names if names.count(name) > 1})
+            if duplicated:
+                raise ValueError(f"{path} is not a model file written by NNClassifier.save: "
+                                 f"members {duplicated} appear more than once")
             members = {info.filename: info for info in archive.infolist()}
             settings = {key: _read_member(archive, members, path, key, kinds)
                         for key, kinds in _SETTINGS.items()}
@@ -1785,7 +2004,7 @@ def _read_model_file(cls, path, rng):
             for member, target in expected.items():
                 target[...] = _read_member(archive, members, path, member[:-4],
                                            target.dtype.kind, target.shape, target.dtype)
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
+    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError) as error:
         raise ValueError(f"{path} is not a readable model file written by NNClassifier.save "
                          f"({_type_name(error)}: {error})") from None
     model.clear_cache()
@@ -1809,15 +2028,19 @@ def _read_member(archive, members, path, key, kinds, shape=None, dtype=None):
             stored_shape, fortran, stored_dtype = header(file)
         except ValueError as error:
             raise ValueError(f"{path}: member {key!r} is not a NumPy .npy array ({error})") from None
-        if stored_dtype.kind not in kinds or (dtype is not None and stored_dtype != dtype):
+        if (stored_dtype.kind not in kinds or stored_dtype.itemsize == 0
+                or (dtype is not None and stored_dtype != dtype)):
             want = dtype if dtype is not None else f"kind {kinds!r}"
             raise ValueError(f"{path}: member {key!r} has dtype {stored_dtype}, expected {want}")
         if shape is not None and stored_shape != shape:
             raise ValueError(f"{path}: member {key!r} has shape {stored_shape}, the model's "
                              f"units need {shape}")
-        if shape is None and (len(stored_shape) > 1 or int(np.prod(stored_shape)) > 64):
+        if shape is None and key != "units" and stored_shape != ():
             raise ValueError(f"{path}: member {key!r} has shape {stored_shape}, "
-                             f"too large for a setting")
+                             f"a setting is a single value, shape ()")
+        if key == "units" and (len(stored_shape) != 1 or stored_shape[0] > 64):
+            raise ValueError(f"{path}: member 'units' has shape {stored_shape}, "
+                             f"expected a short 1-D list of layer widths")
         count = int(np.prod(stored_shape))
         data = file.read(count * stored_dtype.itemsize)
         if len(data) != count * stored_dtype.itemsize:

@@ -447,3 +447,243 @@ def test_repeat_over_seeds_and_mean_sd():
     assert nn.binomial_se(0.9, 100) == pytest.approx(0.03, rel=1e-12)
     with pytest.raises(ValueError, match="p is an accuracy"):
         nn.binomial_se(1.5, 10)
+
+
+# ---------------------------------------------------------------------------
+# Second audit: what the first round of fixes left
+# ---------------------------------------------------------------------------
+
+def test_an_overflowing_loss_without_l2_does_not_blame_the_penalty():
+    model = nn.NNClassifier([1, 2], rng=0)
+    model.layers[0].W[...] = [[1e308], [-1e308]]
+    model.layers[0].b[...] = 0
+    with pytest.raises(FloatingPointError, match="the logits are finite but so far apart") as error:
+        model.loss(np.ones((1, 1)), [1])
+    assert "L2" not in str(error.value)
+
+
+def test_a_failed_training_pass_leaves_the_running_statistics_alone():
+    X, t = data(3, 6, 2, 0)
+    model = nn.NNClassifier([3, 4, 4, 2], rng=0, batch_norm=True)
+    model.loss(X, t)
+    before = [(norm.running_mean.copy(), norm.running_var.copy()) for norm in model.norms]
+    model.layers[2].W[0, 0] = np.inf
+    with pytest.raises(FloatingPointError, match="the parameters W3 are not finite"):
+        model.loss(X, t)
+    for norm, (mean, var) in zip(model.norms, before):
+        np.testing.assert_array_equal(norm.running_mean, mean)
+        np.testing.assert_array_equal(norm.running_var, var)
+
+
+@pytest.mark.parametrize("where", ["b", "gamma", "running_var"])
+def test_non_finite_logits_name_any_non_finite_array(where):
+    model = nn.NNClassifier([3, 4, 2], rng=0, batch_norm=True)
+    target = model.layers[1].b if where == "b" else getattr(model.norms[0], where)
+    target[0, 0] = np.nan
+    name = {"b": "b2", "gamma": "gamma1", "running_var": "running_var1"}[where]
+    with pytest.raises(FloatingPointError, match=f"the parameters {name} are not finite"):
+        model.predict(np.ones((3, 2)))
+
+
+def test_a_step_that_overflows_is_reported_without_warnings():
+    X, t = data(4, 40, 3, 1)
+    model = nn.NNClassifier([4, 8, 3], rng=1)
+    with _no_warnings():
+        with pytest.raises(FloatingPointError, match=r"the step lr \* dP overflowed"):
+            nn.train(model, X * 1e3, t, nn.SGD(model, 1.7e308), epochs=2, batch_size=8, rng=0)
+
+
+class _no_warnings:
+    def __enter__(self):
+        import warnings
+        self.catcher = warnings.catch_warnings()
+        self.catcher.__enter__()
+        warnings.simplefilter("error")
+
+    def __exit__(self, *args):
+        return self.catcher.__exit__(*args)
+
+
+def test_derivatives_of_integer_input_are_floats():
+    Z = np.arange(-2, 3)
+    np.testing.assert_array_equal(nn.d_leaky_relu(Z), [0.01, 0.01, 0.01, 1, 1])
+    assert nn.d_relu(Z).dtype == np.float64 and nn.d_leaky_relu(Z).dtype == np.float64
+
+
+@pytest.mark.parametrize("a, b, error, message", [
+    (np.ones(3), np.ones((3, 1)), ValueError, r"same shape, got \(3,\) and \(3, 1\)"),
+    (np.ones(2), np.array([np.inf, 1.0]), ValueError, "b contains NaN or inf"),
+    (np.ones(2), np.array(["a", "b"]), TypeError, "b must hold real numbers"),
+])
+def test_relative_error_does_not_broadcast(a, b, error, message):
+    with pytest.raises(error, match=message):
+        nn.relative_error(a, b)
+
+
+def test_central_difference_restores_P_when_f_raises():
+    P = np.array([1.0, 2.0])
+
+    def f():
+        if P[0] != 1.0:
+            raise RuntimeError("f fails away from the start")
+        return 0.0
+    with pytest.raises(RuntimeError):
+        nn.central_difference(f, P)
+    np.testing.assert_array_equal(P, [1.0, 2.0])
+
+
+def test_load_checks_rng_before_the_file(saved):
+    path, _ = saved
+    with pytest.raises(TypeError, match="rng must be None"):
+        nn.NNClassifier.load(path, rng="x")
+
+
+def test_load_refuses_settings_of_the_wrong_shape_and_empty_strings(saved):
+    path, arrays = saved
+    rewrite(path, dict(arrays, l2=np.zeros(2)))
+    with pytest.raises(ValueError, match=r"member 'l2' has shape \(2,\), a setting is a single value"):
+        nn.NNClassifier.load(path)
+    rewrite(path, dict(arrays, dtype=np.array("", dtype="<U0")))
+    with pytest.raises(ValueError, match=r"model.npz"):
+        nn.NNClassifier.load(path)
+
+
+def test_load_refuses_duplicate_and_encrypted_members(saved):
+    path, arrays = saved
+    with zipfile.ZipFile(path, "a") as archive, pytest.warns(UserWarning, match="Duplicate name"):
+        archive.writestr("W1.npy", archive.read("W1.npy"))
+    with pytest.raises(ValueError, match=r"members \['W1.npy'\] appear more than once"):
+        nn.NNClassifier.load(path)
+    rewrite(path, arrays)
+    raw = bytearray(path.read_bytes())
+    central = raw.index(b"PK\x01\x02")          # the first member's central directory entry
+    raw[central + 8] |= 1                         # its "encrypted" flag
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="is not a readable model file"):
+        nn.NNClassifier.load(path)
+
+
+@pytest.mark.parametrize("value", [np.full((4, 1), "x"), np.float64(2.0),
+                                   np.ma.array(np.ones((4, 1)))])
+def test_save_checks_the_running_statistics(value, tmp_path):
+    model = nn.NNClassifier([3, 4, 2], rng=0, batch_norm=True)
+    model.norms[0].running_mean = value
+    with pytest.raises(TypeError, match=r"norms\[0\].running_mean must be a float64 array"):
+        model.save(tmp_path / "m.npz")
+
+
+def test_settings_that_decide_the_layers_cannot_be_reassigned():
+    model = nn.NNClassifier([3, 4, 2], rng=0)
+    with pytest.raises(AttributeError, match="batch_norm is fixed when the model is built"):
+        model.batch_norm = True
+    with pytest.raises(TypeError, match="rng must be None"):
+        model.rng = 5.5
+    optimizer = nn.Adam(model)
+    with pytest.raises(TypeError, match="model must be an NNClassifier"):
+        optimizer.model = None
+    with pytest.raises(ValueError, match="k, the number of steps taken, must be an int >= 0"):
+        optimizer.k = -1
+
+
+def test_adam_with_broken_state_changes_nothing():
+    X, t = data(3, 6, 2, 0)
+    model = nn.NNClassifier([3, 4, 2], rng=0)
+    optimizer = nn.Adam(model)
+    model.loss(X, t)
+    model.backward()
+    optimizer.step()
+    model.loss(X, t)
+    model.backward()
+    optimizer.v = None
+    before = parameters(model)
+    with pytest.raises(ValueError, match="create a new optimizer"):
+        optimizer.step()
+    assert optimizer.k == 1
+    assert_same(before, model)
+
+
+def test_a_gradient_of_another_dtype_stops_the_step_before_any_write():
+    X, t = data(3, 6, 2, 0)
+    model = nn.NNClassifier([3, 4, 2], rng=0)
+    model.loss(X, t)
+    model.backward()
+    model.layers[1].dW = model.layers[1].dW.astype(complex)
+    before = parameters(model)
+    with pytest.raises(ValueError, match="the gradient dW2 must be a float64 array"):
+        nn.SGD(model, 0.1).step()
+    assert_same(before, model)
+
+
+def test_batch_norm_checks_its_settings_and_input():
+    with pytest.raises(ValueError, match="eps must be a positive number"):
+        nn.BatchNorm(3, eps=-1)
+    with pytest.raises(ValueError, match=r"momentum must lie in \(0, 1\]"):
+        nn.BatchNorm(3, momentum=2)
+    norm = nn.BatchNorm(3)
+    with pytest.raises(RuntimeError, match="needs a training pass first"):
+        norm.backward(np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"Z has shape \(2, 4\), this layer expects \(3, n\)"):
+        norm(np.ones((2, 4)), training=True)
+    with pytest.raises(TypeError, match="Z must hold real numbers"):
+        norm(np.ones((3, 4), dtype=complex))
+
+
+def test_optimizers_explain_integer_parameters_of_a_toy_model():
+    class Toy:
+        P, dP = np.array([2, 1]), np.array([1, 1])
+
+        def parameters(self):
+            return [(1, "W", self.P, self.dP)]
+
+        def clear_cache(self):
+            pass
+    with pytest.raises(TypeError, match=r"parameter W1 must be a float32 or float64 NumPy array "
+                                        r"\(np.array\(\[2.0, 1.0\]\), not \[2, 1\]\), got dtype int64"):
+        nn.SGD(Toy(), 0.1)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: nn.mean_sd([1.0, 2.0], decimals=-1), ValueError, "decimals must be an int"),
+    (lambda: nn.mean_sd(np.ma.array([1.0, 2.0, 9.0], mask=[0, 0, 1])), TypeError, "masked array"),
+    (lambda: nn.repeat_over_seeds(lambda s: s, [None]), TypeError, "seeds must be an int"),
+    (lambda: nn.repeat_over_seeds(lambda s: s, "ab"), TypeError, "seeds must be an int"),
+    (lambda: nn.softmax(np.array([[np.nan], [1.0]])), FloatingPointError, "the logits Z are not finite"),
+    (lambda: nn.softmax(np.zeros((0, 3))), ValueError, "Z must have at least one class"),
+    (lambda: nn.NNClassifier([3, 2]).forward(np.ones((3, 1)), training="no"), TypeError,
+     "training must be True or False"),
+])
+def test_small_helpers_refuse_bad_input(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_a_callback_of_the_wrong_arity_is_refused_before_training():
+    X, t = data(3, 6, 2, 0)
+    model = nn.NNClassifier([3, 4, 2], rng=0)
+    before = parameters(model)
+    with pytest.raises(TypeError, match=r"callback must accept two arguments"):
+        nn.train(model, X, t, nn.SGD(model, 0.1), 1, 2, callback=lambda epoch: None)
+    assert_same(before, model)
+
+
+def test_float32_dropout_stays_float32():
+    model = nn.NNClassifier([3, 4, 2], rng=0, dtype=np.float32, dropout=0.5)
+    model.loss(np.ones((3, 5)), [0, 1, 0, 1, 1])
+    assert model._masks[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda ax: nn.plot_decision_boundary(nn.NNClassifier([2, 2]), np.zeros((2, 3)), [0, 1, 0],
+                                          ax=ax, resolution=1), "resolution must be at least 2"),
+    (lambda ax: nn.save_fig("x" * 200), "at most 100 characters"),
+    (lambda ax: nn.save_fig("x", dpi=0), "dpi must be a positive number"),
+])
+def test_figure_helpers_refuse_bad_sizes(call, message, tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    monkeypatch.setenv("NN_FROM_SCRATCH_FIGURES", str(tmp_path))
+    fig, ax = plt.subplots()
+    try:
+        with pytest.raises(ValueError, match=message):
+            call(ax)
+    finally:
+        plt.close(fig)

@@ -528,3 +528,24 @@ def test_a_non_finite_answer_outside_the_softmax_does_not_blame_the_softmax(caps
     passed, out = grade(nn.grade_activation_derivative, lambda Z: Z / 0 * 0, capsys)
     assert not passed
     assert "contains NaN or inf" in out and "exp()" not in out, out
+
+
+@pytest.mark.parametrize("fn, message", [
+    (lambda dZ, A, W: (dZ @ A.T * 1e300, dZ.sum(axis=1, keepdims=True), W.T @ dZ),
+     r"dW: WRONG: values as large as 1\.\de\+300"),
+    (lambda dZ, A, W: (dZ @ A.T + 0j, dZ.sum(axis=1, keepdims=True), W.T @ dZ),
+     "dW: expected real numbers, got complex ones"),
+])
+def test_absurd_answers_get_a_plain_message(fn, message, capsys):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        passed, out = grade(nn.grade_layer_backward, fn, capsys)
+    assert not passed
+    assert re.search(message, out), out
+
+
+def test_the_missing_class_hint_is_given_only_for_a_matrix(capsys):
+    passed, out = grade(nn.grade_output_gradient, lambda Z, t: 3.0, capsys)
+    assert not passed
+    assert "wrong shape (), expected (4, 5)\n" in out and "K is Z.shape[0]" not in out, out
