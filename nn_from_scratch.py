@@ -1377,6 +1377,11 @@ def _type_name(value):
     return type(value).__name__
 
 
+def _count(number, noun):
+    """'1 row', '3 rows'."""
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def _as_rng(rng):
     """A np.random.Generator from None, an int seed >= 0 or a Generator."""
     if isinstance(rng, np.random.Generator):
@@ -1555,7 +1560,7 @@ def _check_X(X, n_rows, dtype, name="X"):
         raise ValueError(f"{name} must be 2-D (features x samples), got shape {X.shape}; "
                          f"a single sample x is {name} = x.reshape(-1, 1)")
     if X.shape[0] != n_rows:
-        raise ValueError(f"{name} has {X.shape[0]} rows, the first layer expects {n_rows} "
+        raise ValueError(f"{name} has {_count(X.shape[0], 'row')}, the first layer expects {n_rows} "
                          f"({name} is features x samples; did you mean {name}.T?)")
     if X.shape[1] == 0:
         raise ValueError(f"{name} has no columns: a mini-batch needs at least one sample")
@@ -1582,7 +1587,8 @@ def _check_labels(t, n_classes, n=None, name="t"):
     if t.ndim != 1:
         raise ValueError(f"{name} must be 1-D with one label per sample, got shape {t.shape}")
     if n is not None and t.shape[0] != n:
-        raise ValueError(f"{name} has {t.shape[0]} labels but X has {n} samples (columns)")
+        raise ValueError(f"{name} has {_count(t.shape[0], 'label')} but X has "
+                         f"{_count(n, 'sample')} (columns)")
     if t.size == 0:
         raise ValueError(f"{name} is empty: there must be at least one label")
     if t.dtype.kind == "f":
