@@ -709,8 +709,11 @@ def repeat_over_seeds(run, seeds=5):
 
 
 def mean_sd(values, decimals=3):
-    """'mean +/- sd' of the numbers in values (sd with n - 1: the spread between seeds)."""
+    """'mean +/- sd' of the numbers in values (sd with n - 1: the spread between seeds);
+    a single value is shown as 'value (one run, no spread)'."""
     values, decimals = _check_sample(values), _check_decimals(decimals)
+    if values.size == 1:
+        return f"{values[0]:.{decimals}f} (one run, no spread)"
     return f"{values.mean():.{decimals}f} +/- {values.std(ddof=1):.{decimals}f}"
 
 
@@ -1864,8 +1867,8 @@ def _check_sample(values):
         values = np.asarray(values, dtype=np.float64).ravel()
     except (TypeError, ValueError):
         raise TypeError(f"values must be numbers, got {values!r}") from None
-    if values.size < 2:
-        raise ValueError(f"mean_sd needs at least 2 values (one per seed), got {values.size}")
+    if values.size == 0:
+        raise ValueError("values is empty: mean_sd needs at least one value")
     if not np.isfinite(values).all():
         raise ValueError(f"values must be finite, got {values}")
     return values

@@ -444,6 +444,9 @@ def test_repeat_over_seeds_and_mean_sd():
     np.testing.assert_array_equal(values, [0, 2, 4, 6])
     assert nn.repeat_over_seeds(lambda seed: [seed, -seed], seeds=[3, 5]).shape == (2, 2)
     assert nn.mean_sd([1.0, 2.0, 3.0]) == "2.000 +/- 1.000"
+    assert nn.mean_sd([0.95]) == "0.950 (one run, no spread)"
+    with pytest.raises(ValueError, match="values is empty"):
+        nn.mean_sd([])
     assert nn.binomial_se(0.9, 100) == pytest.approx(0.03, rel=1e-12)
     with pytest.raises(ValueError, match="p is an accuracy"):
         nn.binomial_se(1.5, 10)
