@@ -1125,6 +1125,7 @@ def _attempt(name, fn, *args, case=None, returns=True):
     if _is_empty(fn):
         raise _Ungradable(f"{name}: not attempted yet - fill in the body of your function "
                           f"and run this cell again.")
+    inputs = [arg.copy() if isinstance(arg, np.ndarray) else None for arg in args]
     try:
         with np.errstate(all="ignore"):         # a NaN or inf in the answer is reported as such
             result = fn(*args)
@@ -1136,6 +1137,13 @@ def _attempt(name, fn, *args, case=None, returns=True):
                           f"{_learner_line(error)}: {str(error).strip()}{_error_hint(error)}") from None
     if returns and result is None:
         raise _Ungradable(f"{context}: your function returned None - is its return statement missing?")
+    if returns:                                  # then its array arguments are inputs only
+        changed = [position for position, (arg, before) in enumerate(zip(args, inputs), start=1)
+                   if before is not None and not np.array_equal(arg, before, equal_nan=True)]
+        if changed:
+            raise _Ungradable(f"{context}: your function changed its argument number "
+                              f"{changed[0]} in place; work on new arrays (Z - m, not Z -= m): "
+                              f"the caller's arrays must not change")
     return result
 
 

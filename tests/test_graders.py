@@ -549,3 +549,13 @@ def test_the_missing_class_hint_is_given_only_for_a_matrix(capsys):
     passed, out = grade(nn.grade_output_gradient, lambda Z, t: 3.0, capsys)
     assert not passed
     assert "wrong shape (), expected (4, 5)\n" in out and "K is Z.shape[0]" not in out, out
+
+
+def test_an_answer_that_changes_its_input_in_place_is_caught(capsys):
+    def shifts_in_place(Z, t):
+        Z -= Z.max(axis=0, keepdims=True)          # the caller's logits change
+        return nn.softmax(Z) - nn.one_hot_convert(t, Z.shape[0])
+
+    passed, out = grade(nn.grade_output_gradient, shifts_in_place, capsys)
+    assert not passed
+    assert "changed its argument number 1 in place" in out, out
