@@ -639,7 +639,7 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
           X_val=None, t_val=None, callback=None):
     """Mini-batch training: every epoch shuffles the samples with rng and visits each once.
 
-    X (d_0, n) and t (n,) are the training data. Each step takes the next batch_size
+    X (d_0, N) and t (N,) are the N training samples. Each step takes the next batch_size
     columns of the shuffled order (the last batch of an epoch may be smaller), computes
     the loss, backpropagates and calls optimizer.step().
 
@@ -660,14 +660,14 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
     X, t, X_val, t_val, epochs, batch_size = _check_training(
         model, X, t, optimizer, epochs, batch_size, X_val, t_val, callback)
     rng = _as_rng(rng)
-    n = X.shape[1]
+    N = X.shape[1]
     history = {"loss": []}
     if X_val is not None:
         history.update(val_loss=[], val_accuracy=[])
     for epoch in range(1, epochs + 1):
-        order = rng.permutation(n)
+        order = rng.permutation(N)
         total = 0.0
-        for start in range(0, n, batch_size):
+        for start in range(0, N, batch_size):
             batch = order[start:start + batch_size]
             try:
                 loss = model.loss(X[:, batch], t[batch])
@@ -682,7 +682,7 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
                 optimizer.step()
             _check_finite_step(model, epoch, optimizer)
             total += loss * len(batch)          # the last batch may be smaller
-        history["loss"].append(total / n)
+        history["loss"].append(total / N)
         if X_val is not None:
             history["val_loss"].append(model.nll(X_val, t_val))
             history["val_accuracy"].append(accuracy(model, X_val, t_val))
@@ -956,12 +956,12 @@ def grade_training_loop(fn):
     reference = start.copy()
     history = train(reference, X, t, SGD(reference, lr), epochs, batch_size, rng=seed)
     mistakes = [                                # (what the loop did, how to fix it, variant)
-        ("without shuffling", "draw order = rng.permutation(n) in every epoch", {"order": "none"}),
+        ("without shuffling", "draw order = rng.permutation(N) in every epoch", {"order": "none"}),
         ("with the same order in every epoch", "make the generator once, before the epochs",
          {"order": "once"}),
         ("with the plain mean of the batch losses", "weigh each batch's loss by its size",
          {"weigh": False}),
-        ("without the last, smaller batch", "range(0, n, batch_size) keeps it", {"drop_last": True})]
+        ("without the last, smaller batch", "range(0, N, batch_size) keeps it", {"drop_last": True})]
     runs = [(what, fix, _training_variant(start, X, t, lr, epochs, batch_size, seed, **how))
             for what, fix, how in mistakes]
     results = []
@@ -1369,8 +1369,8 @@ def plot_decision_boundary(model, X, t, ax=None, resolution=200, margin=0.5):
     ax.contourf(x1, x2, classes, levels=levels, cmap="coolwarm", alpha=0.25)
     ax.scatter(X[0], X[1], c=t, cmap="coolwarm", s=14, edgecolors="k", linewidths=0.3,
                vmin=0, vmax=model.n_classes - 1)
-    ax.set_xlabel("$x_1$")
-    ax.set_ylabel("$x_2$")
+    ax.set_xlabel("$x_0$")
+    ax.set_ylabel("$x_1$")
     return ax
 
 
