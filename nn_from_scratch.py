@@ -400,7 +400,9 @@ class NNClassifier:
                         self._masks[l - 1] = keep.astype(self.dtype) / p
                         A = A * self._masks[l - 1]
             Z_L = self.layers[-1](A, cache=training)
-        _check_finite_logits(Z_L, self)
+        _check_finite_logits(Z_L, self, training)
+        if training and self.batch_norm:
+            _check_finite_statistics(self)
         return Z_L
 
     def loss(self, X, t):
@@ -604,8 +606,11 @@ class Adam(SGD):
 
     @k.setter
     def k(self, value):
-        if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
-            raise ValueError(f"k, the number of steps taken, must be an int >= 0, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, Integral):
+            raise TypeError(f"k, the number of steps taken, must be an int >= 0, got {value!r} "
+                            f"({_type_name(value)})")
+        if value < 0:
+            raise ValueError(f"k, the number of steps taken, must be an int >= 0, got {value}")
         self._k = int(value)
 
     beta1 = _setting("beta1", low=0, below=1)
@@ -850,7 +855,8 @@ def grade_output_gradient(fn):
              ("a batch with only classes 0 and 1 of K = 4", Z[:, :3] * 3, np.array([1, 0, 1]))]
     results = []
     for case, logits, t in cases:
-        got = _attempt("output_gradient", fn, logits.copy(), t.copy(), case=case)
+        got = _attempt("output_gradient", fn, logits.copy(), t.copy(), case=case,
+                       index_hint="rows are classes k, columns are samples s: index as [k, s]")
         P, T = softmax(logits), one_hot_convert(t, logits.shape[0])
         numeric = central_difference(lambda: softmax_cross_entropy(logits, t, mean=False)[0].sum(),
                                      logits)
@@ -907,8 +913,10 @@ def grade_backward(fn):
               f"got {_type_name(got)}" + (f" of length {len(got)}" if hasattr(got, "__len__") else ""))
         return False
     if not all(isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in got):
+        kinds = sorted({f"{_type_name(pair)} of length {len(pair)}"
+                        if isinstance(pair, (list, tuple)) else _type_name(pair) for pair in got})
         print(f"backward: every item of the list must be a pair (dW_l, db_l), "
-              f"got items of type {', '.join(sorted({_type_name(pair) for pair in got}))}")
+              f"got items of type {', '.join(kinds)}")
         return False
     model.backward()
     shapes = [(layer.W.shape, layer.b.shape) for layer in model.layers]
@@ -950,7 +958,8 @@ def grade_training_loop(fn):
     int seed, once with rng a np.random.Generator."""
     _check_callable(fn, "fn")
     data = np.random.default_rng(3)
-    X, t = data.standard_normal((2, 50)), data.integers(0, 2, size=50)
+    X = data.standard_normal((2, 50))
+    t = (X[0] + X[1] > 0).astype(int)              # learnable: the loss falls epoch by epoch
     epochs, batch_size, lr, seed = 3, 12, 0.2, 5     # 50 = 4 x 12 + 2: a smaller last batch
     start = NNClassifier([2, 8, 2], rng=3)
     reference = start.copy()
@@ -1118,7 +1127,7 @@ def grade_batchnorm_backward(fn):
     return _summary("batchnorm_backward", results)
 
 
-def _attempt(name, fn, *args, case=None, returns=True):
+def _attempt(name, fn, *args, case=None, returns=True, index_hint=""):
     """fn(*args); raises _Ungradable for an empty body, NotImplementedError, an exception
     (reported with the learner's line) or, when a result is expected, None."""
     context = f"{name} ({case})" if case else name
@@ -1133,8 +1142,10 @@ def _attempt(name, fn, *args, case=None, returns=True):
         raise _Ungradable(f"{name}: not attempted yet - fill in the body of your function "
                           f"and run this cell again.") from None
     except Exception as error:                   # the learner's bug, reported, not raised
+        message = str(error).strip()
         raise _Ungradable(f"{context}: your function raised {type(error).__name__}"
-                          f"{_learner_line(error)}: {str(error).strip()}{_error_hint(error)}") from None
+                          f"{_learner_line(error)}" + (f": {message}" if message else "")
+                          + _error_hint(error, index_hint)) from None
     if returns and result is None:
         raise _Ungradable(f"{context}: your function returned None - is its return statement missing?")
     if returns:                                  # then its array arguments are inputs only
@@ -1142,8 +1153,8 @@ def _attempt(name, fn, *args, case=None, returns=True):
                    if before is not None and not np.array_equal(arg, before, equal_nan=True)]
         if changed:
             raise _Ungradable(f"{context}: your function changed its argument number "
-                              f"{changed[0]} in place; work on new arrays (Z - m, not Z -= m): "
-                              f"the caller's arrays must not change")
+                              f"{changed[0]} in place; work on new arrays (x = x - m, not "
+                              f"x -= m): the caller's arrays must not change")
     return result
 
 
@@ -1173,21 +1184,28 @@ def _learner_line(error):
     return f" at `{line}`" if line else f" at line {frames[-1].lineno}"
 
 
-def _error_hint(error):
+def _error_hint(error, index_hint=""):
     text = str(error)
     if isinstance(error, ValueError) and "matmul" in text:
         return " (compare the shapes of the matrices on that line: a missing transpose?)"
     if isinstance(error, ValueError) and "broadcast" in text:
         return " (compare the shapes of the arrays on that line)"
-    if isinstance(error, IndexError):
-        return " (rows are classes k, columns are samples s: index as [k, s])"
+    if isinstance(error, IndexError) and index_hint:
+        return f" ({index_hint})"
     if isinstance(error, AttributeError) and "'int' object" in text:
         return " (rng may be an int seed: rng = np.random.default_rng(rng) accepts both)"
     return ""
 
 
 def _shapes(items):
-    return tuple(np.shape(item) for item in items)
+    """The shape of every item (None for one that is not an array, such as a ragged list)."""
+    shapes = []
+    for item in items:
+        try:
+            shapes.append(np.shape(item))
+        except ValueError:
+            shapes.append(None)
+    return tuple(shapes)
 
 
 def _in_order(name, got, expected):
@@ -1218,11 +1236,12 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint
     if got is None:
         print(f"  {label}: missing (None)")
         return False
-    if np.iscomplexobj(got):
-        print(f"  {label}: expected real numbers, got complex ones")
-        return False
     try:
-        got = np.asarray(got, dtype=np.float64)
+        got = np.asarray(got)
+        if got.dtype.kind == "c":
+            print(f"  {label}: expected real numbers, got complex ones")
+            return False
+        got = got.astype(np.float64)
     except (TypeError, ValueError):
         print(f"  {label}: expected an array of shape {expected.shape}, got {_type_name(got)}")
         return False
@@ -1476,8 +1495,11 @@ def _check_same_shape(a, b):
 
 
 def _check_decimals(decimals):
-    if isinstance(decimals, bool) or not isinstance(decimals, Integral) or not 0 <= decimals <= 15:
-        raise ValueError(f"decimals must be an int from 0 to 15, got {decimals!r}")
+    if isinstance(decimals, bool) or not isinstance(decimals, Integral):
+        raise TypeError(f"decimals must be an int from 0 to 15, got {decimals!r} "
+                        f"({_type_name(decimals)})")
+    if not 0 <= decimals <= 15:
+        raise ValueError(f"decimals must be an int from 0 to 15, got {decimals}")
     return int(decimals)
 
 
@@ -1639,16 +1661,29 @@ def _non_finite_summary(A):
     return f"{np.isnan(A).sum()} NaN, {np.isinf(A).sum()} inf of {A.size} entries"
 
 
-def _check_finite_logits(Z_L, model):
+def _check_finite_logits(Z_L, model, training):
     """Reported as an error: an argmax over NaN would silently predict class 0."""
     if not np.isfinite(Z_L).all():
-        bad = [name for name, array in model._state_arrays().items()
-               if not np.isfinite(array).all()]
+        bad = [f"{name}{l}" for l, name, P, _ in model.parameters() if not np.isfinite(P).all()]
+        if not training:                        # a training pass has not replaced them yet
+            bad += [f"{name}{l}" for l, norm in enumerate(model.norms, start=1)
+                    for name in ("running_mean", "running_var")
+                    if not np.isfinite(getattr(norm, name)).all()]
         cause = (f"the parameters {', '.join(bad)} are not finite: training has diverged "
                  f"(or a value was set by hand)"
                  if bad else "the input or the weights are too large: the products overflow")
         raise FloatingPointError(f"the logits are not finite ({_non_finite_summary(Z_L)}): "
                                  f"{cause}")
+
+
+def _check_finite_statistics(model):
+    """After a training pass: batch statistics that overflowed would poison evaluation."""
+    bad = [f"{name}{l}" for l, norm in enumerate(model.norms, start=1)
+           for name in ("running_mean", "running_var")
+           if not np.isfinite(getattr(norm, name)).all()]
+    if bad:
+        raise FloatingPointError(f"the batch statistics overflow (the new {', '.join(bad)} "
+                                 f"would not be finite): the activations have grown too large")
 
 
 def _check_finite_loss(loss, model):
@@ -1791,7 +1826,8 @@ def _dtype_of(owner):
 
 def _check_step(model):
     """Every (P, dP) of model.parameters(), checked before step() writes anything."""
-    params = _model_parameters(model)
+    params = (model.parameters() if isinstance(model, NNClassifier)   # its forward checked P
+              else _model_parameters(model))
     for l, name, P, dP in params:
         if dP is None:
             raise RuntimeError("step() needs gradients: call model.loss(X, t) and "
@@ -1863,9 +1899,11 @@ def _check_seeds(seeds):
     if not seeds:
         raise ValueError("seeds is empty: give at least one seed")
     for seed in seeds:
-        if isinstance(seed, bool) or not isinstance(seed, Integral) or seed < 0:
+        if isinstance(seed, bool) or not isinstance(seed, Integral):
             raise TypeError(f"seeds must be an int or a sequence of ints >= 0, got the seed "
                             f"{seed!r} ({_type_name(seed)})")
+        if seed < 0:
+            raise ValueError(f"seeds must be ints >= 0, got the seed {seed}")
     return seeds
 
 

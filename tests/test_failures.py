@@ -690,3 +690,26 @@ def test_figure_helpers_refuse_bad_sizes(call, message, tmp_path, monkeypatch):
             call(ax)
     finally:
         plt.close(fig)
+
+
+def test_batch_statistics_that_overflow_in_a_passing_step_are_refused():
+    X, t = data(3, 6, 2, 0)
+    model = nn.NNClassifier([3, 4, 2], rng=0, batch_norm=True)
+    model.loss(X, t)
+    before = (model.norms[0].running_mean.copy(), model.norms[0].running_var.copy())
+    X_huge = X.copy()
+    X_huge[0, 0] = 1e300                          # its variance overflows; the logits stay finite
+    with pytest.raises(FloatingPointError, match="the batch statistics overflow"):
+        model.loss(X_huge, t)
+    np.testing.assert_array_equal(model.norms[0].running_mean, before[0])
+    np.testing.assert_array_equal(model.norms[0].running_var, before[1])
+
+
+def test_a_divergence_message_does_not_name_statistics_it_restored():
+    X, t = data(3, 12, 3, 0)
+    model = nn.NNClassifier([3, 8, 8, 3], rng=0, batch_norm=True)
+    with pytest.raises(FloatingPointError) as error:
+        nn.train(model, X, t, nn.SGD(model, 1e200), epochs=3, batch_size=6, rng=0)
+    assert "running_" not in str(error.value) or "batch statistics overflow" in str(error.value)
+    assert all(np.isfinite(getattr(norm, name)).all() for norm in model.norms
+               for name in ("running_mean", "running_var"))

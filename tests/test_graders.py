@@ -559,3 +559,24 @@ def test_an_answer_that_changes_its_input_in_place_is_caught(capsys):
     passed, out = grade(nn.grade_output_gradient, shifts_in_place, capsys)
     assert not passed
     assert "changed its argument number 1 in place" in out, out
+
+
+@pytest.mark.parametrize("grader, fn, message", [
+    (nn.grade_output_gradient, lambda Z, t: nn.softmax_cross_entropy(Z, t, mean=False),
+     "Delta, ordinary logits: expected an array of shape (4, 5), got tuple"),
+    (nn.grade_layer_backward, lambda dZ, A, W: (dZ @ A.T, [dZ.sum(axis=1), [1.0]], W.T @ dZ),
+     "db: expected an array of shape (3, 1), got list"),
+])
+def test_ragged_answers_are_graded_not_raised(grader, fn, message, capsys):
+    passed, out = grade(grader, fn, capsys)
+    assert not passed
+    assert message in out, out
+
+
+def test_the_layout_hint_is_only_for_the_output_gradient(capsys):
+    def off_by_one(model):
+        return [(model.layers[l].W, model.layers[l].b) for l in range(1, len(model.layers) + 1)]
+
+    passed, out = grade(nn.grade_backward, off_by_one, capsys)
+    assert not passed
+    assert "raised IndexError" in out and "[k, s]" not in out, out
