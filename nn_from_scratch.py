@@ -1117,9 +1117,18 @@ def grade_batchnorm_backward(fn):
         return float(np.sum(G * norm(Z, training=True)))
     numeric = {"dZ": central_difference(loss, Z), "dgamma": central_difference(loss, norm.gamma),
                "dbeta": central_difference(loss, norm.beta)}
+    mean_G, mean_GZ = G.mean(axis=1, keepdims=True), np.mean(G * norm.Zhat, axis=1, keepdims=True)
     hints = {"dZ": {"(gamma / sigma) dY: mu and sigma treated as constants": norm.gamma / norm.sigma * G,
                     "the compact formula without its last term, zhat mean(dY zhat)":
-                        norm.gamma / norm.sigma * (G - G.mean(axis=1, keepdims=True))},
+                        norm.gamma / norm.sigma * (G - mean_G),
+                    "the compact formula without its middle term, mean(dY)":
+                        norm.gamma / norm.sigma * (G - norm.Zhat * mean_GZ),
+                    "the compact formula without the factor gamma":
+                        (G - mean_G - norm.Zhat * mean_GZ) / norm.sigma,
+                    "the compact formula with means over axis=0 (the units) instead of axis=1 "
+                    "(the samples)":
+                        norm.gamma / norm.sigma * (G - G.mean(axis=0, keepdims=True) - norm.Zhat
+                                                   * np.mean(G * norm.Zhat, axis=0, keepdims=True))},
              "dgamma": {"sum of dY: that is dbeta; dgamma sums dY * zhat": expected["dbeta"]},
              "dbeta": {"sum of dY * zhat: that is dgamma; dbeta sums dY": expected["dgamma"]}}
     results = [_grade_part(name, part, expected[name], numeric[name], hints[name])

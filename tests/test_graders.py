@@ -580,3 +580,18 @@ def test_the_layout_hint_is_only_for_the_output_gradient(capsys):
     passed, out = grade(nn.grade_backward, off_by_one, capsys)
     assert not passed
     assert "raised IndexError" in out and "[k, s]" not in out, out
+
+
+@pytest.mark.parametrize("fn, message", [
+    (lambda dY, Zhat, sigma, gamma: (gamma / sigma * (dY - Zhat * np.mean(dY * Zhat, axis=1, keepdims=True)),)
+     + batchnorm_backward(dY, Zhat, sigma, gamma)[1:], "without its middle term, mean(dY)"),
+    (lambda dY, Zhat, sigma, gamma: (batchnorm_backward(dY, Zhat, sigma, gamma)[0] / gamma,)
+     + batchnorm_backward(dY, Zhat, sigma, gamma)[1:], "without the factor gamma"),
+    (lambda dY, Zhat, sigma, gamma: (gamma / sigma * (dY - dY.mean(axis=0, keepdims=True)
+                                                      - Zhat * np.mean(dY * Zhat, axis=0, keepdims=True)),)
+     + batchnorm_backward(dY, Zhat, sigma, gamma)[1:], "means over axis=0"),
+])
+def test_batchnorm_culprits_are_named(fn, message, capsys):
+    passed, out = grade(nn.grade_batchnorm_backward, fn, capsys)
+    assert not passed
+    assert message in out, out
