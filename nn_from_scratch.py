@@ -815,8 +815,8 @@ def _kink_pattern(model):
 
 # ============================================================================
 # 6. Graders for the "your turn" cells. Each runs the learner's function on
-#    small problems, compares every part with this module's reference and with
-#    central differences, and prints one line per part: correct, or what is
+#    small problems, compares every part with this module's reference (and a
+#    gradient with central differences too), and prints one line per part: correct, or what is
 #    wrong and where. Returns True when every part is right. An empty body is
 #    "not attempted yet"; an exception in the learner's code is reported with
 #    its line, not raised.
@@ -923,6 +923,9 @@ def grade_backward(fn):
     if [_shapes(pair) for pair in got[::-1]] == shapes != [_shapes(pair) for pair in got]:
         print(f"backward: the list starts with layer {L}: return layer 1 first (reverse it)")
         return False
+    if [_shapes(pair[::-1]) for pair in got] == shapes != [_shapes(pair) for pair in got]:
+        print("backward: each pair must be (dW_l, db_l); yours are (db_l, dW_l)")
+        return False
     no_mask = _backward_without_relu_mask(model)
     numeric = model.copy()
 
@@ -987,6 +990,9 @@ def grade_training_loop(fn):
                                    reference.layers[0].W, None,
                                    {f"the weights of training {what}: {fix}": model.layers[0].W
                                     for what, fix, (_, model) in runs}))
+    if not all(results):
+        print("  (to be compared step by step with nn.train, the loop must draw the same batches: "
+              "one generator, made once, and order = rng.permutation(N) at the start of each epoch)")
     return _summary("train_loop", results)
 
 
@@ -1042,13 +1048,22 @@ def grade_adam_step(fn):
                 -lr * (ref_m / (1 - beta1**(k + 1))) / (np.sqrt(ref_v / (1 - beta2**(k + 1))) + eps),
             "the step with eps inside the square root (sqrt(v_hat) + eps is meant)":
                 -lr * m_hat / np.sqrt(v_hat + eps),
+            "the step with eps = 1e-8, not the argument eps":
+                -lr * m_hat / (np.sqrt(v_hat) + 1e-8),
+            "the step from m and v as they were before this step: update m and v first":
+                -lr * (m_before / (1 - beta1**k)) / (np.sqrt(v_before / (1 - beta2**k)) + eps),
             "Adam's usual settings 0.9, 0.999, 1e-8, not the arguments beta1, beta2, eps":
                 defaults[0] - before}
-        if np.array_equal(P, before):
-            print(f"adam_step: step {k} left P unchanged: update P, m and v in place "
+        untouched = all(np.array_equal(a, b) for a, b in ((P, before), (m, m_before), (v, v_before)))
+        if untouched:
+            print(f"adam_step: step {k} left P, m and v unchanged: update them in place "
                   f"(P -= ...; m *= beta1; m += ...); P = P - ... makes a new array, "
                   f"and a returned array is not used")
             return False
+        if np.array_equal(P, before):           # m or v moved, P did not
+            variants = {"a zero step: change P in place (P -= ..., not P = P - ...), using m and v "
+                        "after this step's update (before it, at step 1, they are 0)":
+                        np.zeros_like(P)}
         unchanged = "the array as it was before the step: update it in place ({0} *= {1}; {0} += ...)"
         nonfinite = "a division by zero? with k = 1, 2, ... the corrections 1 - beta^k are never 0"
         results += [_grade_part(f"step {k}: m", m, ref_m, None,
@@ -1186,7 +1201,8 @@ def _learner_line(error):
     """' at line `source`' for the last line of the learner's own code in the traceback."""
     library = (str(Path(__file__).resolve()), str(Path(np.__file__).resolve().parent.parent))
     frames = [frame for frame in traceback.extract_tb(error.__traceback__)
-              if not str(Path(frame.filename).resolve()).startswith(library)]
+              if not (str(Path(frame.filename).resolve()).startswith(library)
+                      or frame.filename.endswith((".pyx", ".pxd", ".pxi")))]
     if not frames:
         return ""
     line = (frames[-1].line or "").split("  #")[0].strip()      # the code, not its comment
@@ -1245,14 +1261,18 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint
     if got is None:
         print(f"  {label}: missing (None)")
         return False
+    answer = got
     try:
-        got = np.asarray(got)
+        got = np.asarray(answer)
         if got.dtype.kind == "c":
             print(f"  {label}: expected real numbers, got complex ones")
             return False
+        low_precision = got.dtype.kind == "f" and got.dtype.itemsize < 8
         got = got.astype(np.float64)
-    except (TypeError, ValueError):
-        print(f"  {label}: expected an array of shape {expected.shape}, got {_type_name(got)}")
+    except (TypeError, ValueError, OverflowError):
+        got = None
+    if got is None:
+        print(f"  {label}: expected an array of shape {expected.shape}, got {_type_name(answer)}")
         return False
     if got.shape != expected.shape:
         why = _shape_mistake(got.shape, expected.shape) or (
@@ -1282,6 +1302,14 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint
         if np.shape(candidate) == got.shape and relative_error(got, candidate) < tolerance:
             print(f"  {label}: WRONG (relative error {error:.2g}): it equals {description}")
             return False
+    if not got.any():
+        print(f"  {label}: WRONG: all zeros - is part of the function still to be written?")
+        return False
+    if low_precision and error < 1e-4:
+        print(f"  {label}: WRONG (relative error {error:.2g}): close, but your result is "
+              f"{np.asarray(answer).dtype}, which keeps about 7 digits; compute in float64, "
+              f"the dtype of the inputs")
+        return False
     scale = np.vdot(got, expected) / max(np.vdot(expected, expected), 1e-300)
     if relative_error(got, scale * expected) < tolerance:
         what = "the sign is flipped" if np.isclose(scale, -1) else f"off by a factor {scale:.4g}"

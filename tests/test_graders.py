@@ -228,7 +228,7 @@ def test_an_adam_step_that_returns_instead_of_updating_in_place(capsys):
 
     passed, out = grade(nn.grade_adam_step, adam_step, capsys)
     assert not passed
-    assert "left P unchanged: update P, m and v in place" in out
+    assert "step 1 left P, m and v unchanged: update them in place" in out, out
 
 
 def test_an_adam_step_that_rebinds_m_and_v(capsys):
@@ -407,8 +407,38 @@ def test_an_adam_step_that_rebinds_P_is_told_so(capsys):
 
     passed, out = grade(nn.grade_adam_step, adam_step, capsys)
     assert not passed
-    assert "step 1 left P unchanged: update P, m and v in place" in out, out
-    assert "not attempted" not in out, out
+    assert "step 1: P's update: WRONG (relative error 1): it equals a zero step: change P in place (P -= ..., not P = P - ...)" in out, out
+    assert "step 1: m: correct" in out and "not attempted" not in out, out
+
+
+def test_an_adam_step_that_uses_m_and_v_before_updating_them(capsys):
+    def adam_step(P, dP, m, v, k, lr, beta1, beta2, eps):
+        P -= lr * (m / (1 - beta1**k)) / (np.sqrt(v / (1 - beta2**k)) + eps)
+        m *= beta1
+        m += (1 - beta1) * dP
+        v *= beta2
+        v += (1 - beta2) * dP**2
+
+    passed, out = grade(nn.grade_adam_step, adam_step, capsys)
+    assert not passed
+    assert "step 1: P's update: WRONG (relative error 1): it equals a zero step" in out, out
+    assert ("step 2: P's update: WRONG (relative error 0.52): it equals the step from m and v as "
+            "they were before this step: update m and v first") in out, out
+    assert "step 2: m: correct" in out and "step 2: v: correct" in out, out
+
+
+def test_an_adam_step_with_only_eps_fixed_is_told_which_setting(capsys):
+    def adam_step(P, dP, m, v, k, lr, beta1, beta2, eps):
+        m *= beta1
+        m += (1 - beta1) * dP
+        v *= beta2
+        v += (1 - beta2) * dP**2
+        P -= lr * (m / (1 - beta1**k)) / (np.sqrt(v / (1 - beta2**k)) + 1e-8)
+
+    passed, out = grade(nn.grade_adam_step, adam_step, capsys)
+    assert not passed
+    assert out.count("it equals the step with eps = 1e-8, not the argument eps") == 3, out
+    assert "usual settings" not in out, out
 
 
 def make_adam_variant(variant):
@@ -499,6 +529,70 @@ def test_a_backward_pass_in_reverse_order_is_named(capsys):
     passed, out = grade(nn.grade_backward, lambda model: make_backward()(model)[::-1], capsys)
     assert not passed
     assert out == "backward: the list starts with layer 3: return layer 1 first (reverse it)\n", out
+
+
+def test_a_backward_pass_with_pairs_in_the_wrong_order_is_named(capsys):
+    def swapped(model):
+        return [(db, dW) for dW, db in make_backward()(model)]
+
+    passed, out = grade(nn.grade_backward, swapped, capsys)
+    assert not passed
+    assert out == "backward: each pair must be (dW_l, db_l); yours are (db_l, dW_l)\n", out
+
+
+def test_a_training_loop_with_another_valid_shuffle_is_told_why_it_differs(capsys):
+    def choice_loop(model, X, t, optimizer, epochs, batch_size, rng):
+        rng, n, losses = np.random.default_rng(rng), X.shape[1], []
+        for _ in range(epochs):
+            order = rng.choice(n, n, replace=False)     # a valid shuffle, other batches
+            total = 0.0
+            for start in range(0, n, batch_size):
+                batch = order[start:start + batch_size]
+                total += model.loss(X[:, batch], t[batch]) * len(batch)
+                model.backward()
+                optimizer.step()
+            losses.append(total / n)
+        return losses
+
+    passed, out = grade(nn.grade_training_loop, choice_loop, capsys)
+    assert not passed
+    assert "the loop must draw the same batches: one generator, made once, and order = rng.permutation(N)" in out, out
+
+
+def test_an_error_inside_numpy_random_is_reported_at_the_learners_line(capsys):
+    def too_many(model, X, t, optimizer, epochs, batch_size, rng):
+        order = np.random.default_rng(rng).choice(X.shape[1], 2 * X.shape[1], replace=False)
+        return order
+
+    passed, out = grade(nn.grade_training_loop, too_many, capsys)
+    assert not passed
+    assert ("your function raised ValueError at `order = np.random.default_rng(rng).choice("
+            "X.shape[1], 2 * X.shape[1], replace=False)`") in out, out
+
+
+@pytest.mark.parametrize("answer, message", [
+    ({"loss": [1.0, 0.5]}, "got dict"), ("abc", "got str"), (10**400, "got int")])
+def test_an_answer_that_is_no_array_is_named_by_its_type(answer, message, capsys):
+    passed, out = grade(nn.grade_output_gradient, lambda Z, t: answer, capsys)
+    assert not passed
+    assert f"Delta, ordinary logits: expected an array of shape (4, 5), {message}\n" in out, out
+
+
+def test_an_all_zero_answer_is_called_unfinished(capsys):
+    passed, out = grade(nn.grade_layer_backward,
+                        lambda dZ, A, W: (dZ @ A.T, np.zeros((3, 1)), W.T @ dZ), capsys)
+    assert not passed
+    assert "db: WRONG: all zeros - is part of the function still to be written?" in out, out
+
+
+def test_a_float32_answer_is_told_about_its_precision(capsys):
+    def single(Z, t):
+        return (nn.softmax(Z.astype(np.float32)) - nn.one_hot_convert(t, Z.shape[0], np.float32))
+
+    passed, out = grade(nn.grade_output_gradient, single, capsys)
+    assert not passed
+    assert re.search(r"logits near 0, 1000 and -1000: WRONG \(relative error \S+\): close, "
+                     r"but your result is float32", out), out
 
 
 def test_a_backward_pass_whose_items_are_not_pairs(capsys):
