@@ -59,17 +59,19 @@ __all__ = [
 # ============================================================================
 
 # Activations, each beside its derivative. Every one keeps the shape and float
-# dtype of its input and is safe for any finite input (no overflow).
+# dtype of its input (integers become float64) and is safe for any finite input
+# (no overflow). _as_float_array (section 8) is that conversion.
 
 def relu(Z):
     """ReLU, f(z) = max(0, z), elementwise."""
+    Z = _as_float_array(Z, "Z")
     return np.maximum(Z, 0)
 
 
 def d_relu(Z):
     """f'(z) = 1 if z > 0 else 0. (f has a kink at 0; like every framework we take f'(0) = 0.)"""
-    Z = np.asarray(Z)
-    return (Z > 0).astype(_float_dtype(Z))
+    Z = _as_float_array(Z, "Z")
+    return (Z > 0).astype(Z.dtype)
 
 
 LEAKY_SLOPE = 0.01
@@ -77,34 +79,37 @@ LEAKY_SLOPE = 0.01
 
 def leaky_relu(Z):
     """Leaky ReLU, f(z) = z if z > 0 else 0.01 z: a small slope keeps negative units alive."""
-    Z = np.asarray(Z)
+    Z = _as_float_array(Z, "Z")
     return np.where(Z > 0, Z, LEAKY_SLOPE * Z)
 
 
 def d_leaky_relu(Z):
     """f'(z) = 1 if z > 0 else 0.01 (0.01 at the kink, as for ReLU's f'(0) = 0)."""
-    Z = np.asarray(Z)
-    return np.where(Z > 0, 1, LEAKY_SLOPE).astype(_float_dtype(Z))
+    Z = _as_float_array(Z, "Z")
+    return np.where(Z > 0, 1, LEAKY_SLOPE).astype(Z.dtype)
 
 
 def tanh(Z):
     """Hyperbolic tangent, f(z) = (e^z - e^-z) / (e^z + e^-z), in (-1, 1) and centred on 0."""
+    Z = _as_float_array(Z, "Z")
     return np.tanh(Z)
 
 
 def d_tanh(Z):
     """f'(z) = 1 - tanh(z)^2, at most 1 (at z = 0)."""
+    Z = _as_float_array(Z, "Z")
     return 1 - np.tanh(Z) ** 2
 
 
 def sigmoid(Z):
     """Logistic sigmoid, f(z) = 1 / (1 + e^-z), in (0, 1). scipy's expit never overflows."""
+    Z = _as_float_array(Z, "Z")
     return expit(Z)
 
 
 def d_sigmoid(Z):
     """f'(z) = f(z) (1 - f(z)), at most 1/4 (at z = 0)."""
-    S = expit(Z)
+    S = expit(_as_float_array(Z, "Z"))
     return S * (1 - S)
 
 
@@ -168,6 +173,10 @@ def softmax_cross_entropy(Z, t, mean=True):
     return losses, Delta
 
 
+class _Setting(property):
+    """A property that knows the bounds its number was checked against."""
+
+
 def _setting(name, clears_cache=False, **bounds):
     """A number attribute checked on every assignment (by _number, section 8) as the
     float its model computes with. A model's setting also makes its cached pass stale."""
@@ -178,7 +187,9 @@ def _setting(name, clears_cache=False, **bounds):
         setattr(self, "_" + name, _number(value, name, _dtype_of(self), **bounds))
         if clears_cache:
             self.clear_cache()
-    return property(get, set)
+    setting = _Setting(get, set)
+    setting.bounds = bounds
+    return setting
 
 
 class Linear:
@@ -205,7 +216,7 @@ class Linear:
         With cache=True the layer keeps its input X as A_prev and its output as Z (by
         reference) for the backward pass: dW = dZ A_prev^T needs A_prev, f'(Z) needs Z.
         """
-        X = _check_layer_input(X, self.W)
+        X = _check_layer_input(X, _check_linear_parameters(self))
         Z = self.W @ X if self.b is None else self.W @ X + self.b
         if cache:
             self.A_prev, self.Z = X, Z
@@ -348,6 +359,7 @@ class NNClassifier:
     def clear_cache(self):
         """Forget the last training pass: backward() then needs a new loss()."""
         self.dZ_L = None
+        self._pass_arrays = []                        # the parameters the pass used
         self._H = [None] * (len(self.units) - 2)      # hidden pre-activations
         self._masks = [None] * (len(self.units) - 2)  # dropout masks (already divided by p)
 
@@ -543,7 +555,7 @@ class SGD:
 
     @model.setter
     def model(self, model):
-        self._model = _check_optimizable(model)
+        self._model = _check_new_model(self, model)
 
     lr = _setting("lr", low=0, low_open=True)
 
@@ -573,7 +585,7 @@ class Momentum(SGD):
         params = _check_step(self.model)          # nothing is written unless all can be
         if self.velocity is None:
             self.velocity = [np.zeros_like(P) for P, _ in params]
-        _check_state(params, self.velocity)
+        _check_state(params, self.velocity, "velocity")
         for (P, dP), v in zip(params, self.velocity):
             v *= self.beta
             v -= self.lr * dP
@@ -609,8 +621,9 @@ class Adam(SGD):
         if isinstance(value, bool) or not isinstance(value, Integral):
             raise TypeError(f"k, the number of steps taken, must be an int >= 0, got {value!r} "
                             f"({_type_name(value)})")
-        if value < 0:
-            raise ValueError(f"k, the number of steps taken, must be an int >= 0, got {value}")
+        if not 0 <= value < 2**62:
+            raise ValueError(f"k, the number of steps taken, must be an int in [0, 2^62), "
+                             f"got {value}")
         self._k = int(value)
 
     beta1 = _setting("beta1", low=0, below=1)
@@ -622,8 +635,8 @@ class Adam(SGD):
         if self.m is None:
             self.m = [np.zeros_like(P) for P, _ in params]
             self.v = [np.zeros_like(P) for P, _ in params]
-        _check_state(params, self.m)
-        _check_state(params, self.v)
+        _check_state(params, self.m, "m")
+        _check_state(params, self.v, "v")
         self.k += 1
         for (P, dP), m, v in zip(params, self.m, self.v):
             m *= self.beta1
@@ -710,7 +723,7 @@ def repeat_over_seeds(run, seeds=5):
     """
     seeds = _check_seeds(seeds)
     _check_callable(run, "run")
-    return np.array([run(seed) for seed in seeds])
+    return _check_results([run(seed) for seed in seeds], seeds)
 
 
 def mean_sd(values, decimals=3):
@@ -747,9 +760,9 @@ def central_difference(f, P, h=1e-5):
         saved = P[i]
         try:
             P[i] = saved + h
-            plus = f()
+            plus = _value_of(f(), i)
             P[i] = saved - h
-            minus = f()
+            minus = _value_of(f(), i)
         finally:
             P[i] = saved
         grad[i] = (plus - minus) / (2 * h)
@@ -760,6 +773,9 @@ def relative_error(a, b):
     """||a - b|| / max(1e-8, ||a|| + ||b||) (Frobenius norms): independent of scale;
     below 1e-7 is agreement in float64, a bug gives 1e-2 or more."""
     a, b = _check_same_shape(a, b)
+    scale = max(np.abs(a).max(initial=0.0), np.abs(b).max(initial=0.0))
+    if scale > 1e150:                           # the norms would overflow; the ratio is the same
+        a, b = a / scale, b / scale
     return float(np.linalg.norm(a - b) / max(1e-8, np.linalg.norm(a) + np.linalg.norm(b)))
 
 
@@ -770,7 +786,10 @@ def gradient_check(model, X, t, h=1e-5):
     """Compare backward() with central differences for every parameter of every layer.
 
     Returns one GradientCheck(layer, name, rel_error, kinks) per parameter, layer from 1,
-    with rel_error = relative_error(analytic, numeric). A difference whose +h or -h
+    with rel_error = relative_error(analytic, numeric), except that a gradient too small
+    for central differences to resolve is compared on an absolute scale: the denominator
+    is at least 1e7 times the differences' rounding noise, sqrt(size) eps |L| / h, so
+    that noise alone stays below 1e-7 (a real bug is larger than it). A difference whose +h or -h
     moves a ReLU (or leaky ReLU) unit across its kink at 0 measures the slope of two
     pieces, not the derivative: such entries are left out of rel_error and counted in
     kinks (rel_error is NaN if that leaves none). Dropout masks are drawn once and
@@ -789,7 +808,7 @@ def gradient_check(model, X, t, h=1e-5):
         patterns.append(_kink_pattern(model))
         return value
 
-    loss()
+    L = loss()
     model.backward()
     base = patterns.pop()
     rows = []
@@ -800,8 +819,11 @@ def gradient_check(model, X, t, h=1e-5):
         crossed = np.array([not (np.array_equal(plus, base) and np.array_equal(minus, base))
                             for plus, minus in zip(patterns[::2], patterns[1::2])])
         crossed = crossed.reshape(P.shape)
-        error = (relative_error(analytic[~crossed], numeric[~crossed]) if not crossed.all()
-                 else float("nan"))              # no entry left to compare
+        a, b = analytic[~crossed], numeric[~crossed]
+        noise = np.sqrt(a.size) * np.finfo(P.dtype).eps * max(1.0, abs(L)) / h
+        error = (float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b),
+                                                   1e7 * noise, 1e-8))
+                 if a.size else float("nan"))   # no entry left to compare
         rows.append(GradientCheck(l, name, error, int(crossed.sum())))
     return rows
 
@@ -1394,7 +1416,7 @@ def save_fig(name, fig=None, dpi=100):
 
     path = _figure_path(name, ".png")
     fig = plt.gcf() if fig is None else _check_figure(fig)
-    dpi = _number(dpi, "dpi", low=0, low_open=True)
+    dpi = _number(dpi, "dpi", low=10)
     fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
 
 
@@ -1403,7 +1425,7 @@ def save_animation(animation, name, fps=8, dpi=80):
     from matplotlib.animation import PillowWriter
 
     animation = _check_animation(animation)
-    fps, dpi = _positive_int(fps, "fps"), _number(dpi, "dpi", low=1)
+    fps, dpi = _positive_int(fps, "fps"), _number(dpi, "dpi", low=10)
     animation.save(_figure_path(name, ".gif"), writer=PillowWriter(fps=fps), dpi=dpi)
 
 
@@ -1469,12 +1491,17 @@ def _as_float_dtype(dtype):
     return converted
 
 
-def _positive_int(value, name):
+def _positive_int(value, name, high=None):
     if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(f"{name} must be a positive int, got {value!r} ({_type_name(value)})")
     if value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value}")
+    if high is not None and value > high:
+        raise ValueError(f"{name} must be at most {high}, got {value}")
     return int(value)
+
+
+_MAX_WIDTH = 10**7                      # units per layer or classes: far beyond memory already
 
 
 def _check_bool(value, name):
@@ -1515,11 +1542,6 @@ def _number(value, name, dtype=np.float64, low=None, low_open=False, below=None,
     return converted
 
 
-def _float_dtype(Z):
-    """The float dtype a function of the array Z returns: Z's own if it is a float."""
-    return Z.dtype if Z.dtype.kind == "f" else np.dtype(np.float64)
-
-
 def _check_same_shape(a, b):
     """relative_error's a and b: finite real arrays of one shape (no broadcasting)."""
     a, b = _as_float_array(a, "a"), _as_float_array(b, "b")
@@ -1546,7 +1568,7 @@ def _check_units(units):
     units = list(units)
     if len(units) < 2:
         raise ValueError(f"units needs at least two entries (inputs and classes), got {units}")
-    return [_positive_int(u, f"units[{i}]") for i, u in enumerate(units)]
+    return [_positive_int(u, f"units[{i}]", _MAX_WIDTH) for i, u in enumerate(units)]
 
 
 def _check_activation(name):
@@ -1558,19 +1580,33 @@ def _check_activation(name):
 
 
 def _check_linear(n_in, n_out, rng, dtype):
-    return (_positive_int(n_in, "n_in"), _positive_int(n_out, "n_out"), _as_rng(rng),
+    return (_positive_int(n_in, "n_in", _MAX_WIDTH), _positive_int(n_out, "n_out", _MAX_WIDTH),
+            _as_rng(rng),
             _as_float_dtype(dtype))
 
 
 def _check_batch_norm(n_units, dtype):
-    return _positive_int(n_units, "n_units"), _as_float_dtype(dtype)
+    return _positive_int(n_units, "n_units", _MAX_WIDTH), _as_float_dtype(dtype)
 
 
 def _check_norm_input(Z, norm, training):
     """Shape and type only: inside a diverging model, non-finite values must reach the
     model's own check, which reports the divergence."""
     _check_bool(training, "training")
-    Z = _check_layer_input(Z, norm.gamma.T, "Z")
+    gamma = norm.gamma
+    if type(gamma) is not np.ndarray or gamma.dtype not in _FLOAT_DTYPES or gamma.ndim != 2 \
+            or gamma.shape[1] != 1:
+        raise TypeError(f"gamma must be a float32 or float64 array of shape (d, 1), got "
+                        f"{_type_name(gamma)}" + (f" of shape {gamma.shape}"
+                                                  if isinstance(gamma, np.ndarray) else ""))
+    for name in ("beta", "running_mean", "running_var"):
+        P = getattr(norm, name)
+        if type(P) is not np.ndarray or P.dtype != gamma.dtype or P.shape != gamma.shape:
+            got = (f"dtype {P.dtype} and shape {P.shape}" if isinstance(P, np.ndarray)
+                   else _type_name(P))
+            raise TypeError(f"{name} must be a {gamma.dtype} array of shape {gamma.shape} like "
+                            f"gamma, got {got}; to set values, write into it: {name}[...] = values")
+    Z = _check_layer_input(Z, gamma.T, "Z")
     if Z.shape[1] == 0:
         raise ValueError("Z has no columns: a mini-batch needs at least one sample")
     return Z
@@ -1674,7 +1710,7 @@ def _check_labels(t, n_classes, n=None, name="t"):
 
 
 def _check_one_hot(t, n_classes, dtype):
-    n_classes = _positive_int(n_classes, "n_classes")
+    n_classes = _positive_int(n_classes, "n_classes", _MAX_WIDTH)
     return _check_labels(t, n_classes), n_classes, _as_float_dtype(dtype)
 
 
@@ -1706,6 +1742,12 @@ def _check_finite_logits(Z_L, model, training):
             bad += [f"{name}{l}" for l, norm in enumerate(model.norms, start=1)
                     for name in ("running_mean", "running_var")
                     if not np.isfinite(getattr(norm, name)).all()]
+            negative = [f"running_var{l}" for l, norm in enumerate(model.norms, start=1)
+                        if (norm.running_var < 0).any()]
+            if negative and not bad:
+                raise FloatingPointError(f"the logits are not finite ({_non_finite_summary(Z_L)}): "
+                                         f"{', '.join(negative)} has negative entries, but a "
+                                         f"variance is >= 0 (was it set by hand?)")
         cause = (f"the parameters {', '.join(bad)} are not finite: training has diverged "
                  f"(or a value was set by hand)"
                  if bad else "the input or the weights are too large: the products overflow")
@@ -1749,7 +1791,8 @@ def _check_finite_step(model, epoch, optimizer):
 
 class _restored_on_failure:
     """A training pass that raises leaves the batch-norm running statistics as they were
-    (BatchNorm rebinds them, so keeping the old references is enough)."""
+    (BatchNorm rebinds them, so keeping the old references is enough). One that succeeds
+    records which parameter arrays it used: backward() refuses replaced ones."""
 
     def __init__(self, model):
         self.model = model
@@ -1762,6 +1805,8 @@ class _restored_on_failure:
             for norm, (mean, var) in zip(self.model.norms, self.saved):
                 norm.running_mean, norm.running_var = mean, var
             self.model.clear_cache()
+        else:
+            self.model._pass_arrays = [P for _, _, P, _ in self.model.parameters()]
         return False
 
 
@@ -1779,12 +1824,26 @@ def _check_backward_ready(model):
         raise RuntimeError("backward() needs the training pass of the current parameters and "
                            "settings: call model.loss(X, t) first (an optimizer step, or a "
                            "change of l2, dropout or activation, makes the last one stale)")
+    _check_parameters(model)
+    for (l, name, P, _), used in zip(model.parameters(), model._pass_arrays):
+        if P is not used:
+            raise RuntimeError(f"{_where(l, name)} was replaced after the training pass: its "
+                               f"gradient would belong to neither; call model.loss(X, t) again")
+
+
+def _where(l, name):
+    """Where a parameter of layer l lives in an NNClassifier."""
+    return f"layers[{l - 1}].{name}" if name in ("W", "b") else f"norms[{l - 1}].{name}"
 
 
 def _check_parameters(model):
     """W, b, gamma, beta and the running statistics may be replaced by hand
     (layer.W = ...): they must keep their shape and the model's dtype (a plain float
     array, not a masked one)."""
+    if len(model.layers) != len(model.units) - 1:
+        raise ValueError(f"model.layers has {len(model.layers)} layers, but the units "
+                         f"{model.units} describe {len(model.units) - 1}: to change the "
+                         f"architecture, build a new NNClassifier (and a new optimizer)")
     arrays = [(l, name, P) for l, name, P, _ in model.parameters()]
     arrays += [(l, name, getattr(norm, name)) for l, norm in enumerate(model.norms, start=1)
                for name in ("running_mean", "running_var")]
@@ -1795,9 +1854,23 @@ def _check_parameters(model):
             got = ("a masked array" if isinstance(P, np.ma.MaskedArray) else
                    f"an array of dtype {P.dtype} and shape {P.shape}"
                    if isinstance(P, np.ndarray) else f"a {_type_name(P)}")
-            where = f"layers[{l - 1}].{name}" if name in ("W", "b") else f"norms[{l - 1}].{name}"
+            where = _where(l, name)
             raise TypeError(f"{where} must be a {model.dtype} array of shape {shape}, got {got}; "
                             f"to set values, write into it: {where}[...] = values")
+
+
+def _check_linear_parameters(layer):
+    """A Linear layer's W (and b), which may have been replaced by hand: layer.W."""
+    W, b = layer.W, layer.b
+    if type(W) is not np.ndarray or W.dtype not in _FLOAT_DTYPES or W.ndim != 2:
+        got = f"dtype {W.dtype} and shape {W.shape}" if isinstance(W, np.ndarray) else _type_name(W)
+        raise TypeError(f"W must be a float32 or float64 array of shape (n_out, n_in), got {got}")
+    if b is not None and (type(b) is not np.ndarray or b.dtype != W.dtype
+                          or b.shape != (W.shape[0], 1)):
+        got = f"dtype {b.dtype} and shape {b.shape}" if isinstance(b, np.ndarray) else _type_name(b)
+        raise TypeError(f"b must be a {W.dtype} array of shape {(W.shape[0], 1)} like W's rows, "
+                        f"got {got}")
+    return W
 
 
 def _check_layer_input(X, W, name="X"):
@@ -1863,8 +1936,11 @@ def _dtype_of(owner):
 
 def _check_step(model):
     """Every (P, dP) of model.parameters(), checked before step() writes anything."""
-    params = (model.parameters() if isinstance(model, NNClassifier)   # its forward checked P
-              else _model_parameters(model))
+    if isinstance(model, NNClassifier):
+        _check_parameters(model)
+        params = model.parameters()
+    else:
+        params = _model_parameters(model)
     for l, name, P, dP in params:
         if dP is None:
             raise RuntimeError("step() needs gradients: call model.loss(X, t) and "
@@ -1880,13 +1956,32 @@ def _check_step(model):
     return [(P, dP) for _, _, P, dP in params]
 
 
-def _check_state(params, state):
+def _check_state(params, state, name):
     """An optimizer's state arrays, made at its first step(), still match the parameters."""
-    if (not isinstance(state, list) or len(state) != len(params)
-            or any(not isinstance(s, np.ndarray) or s.shape != P.shape
-                   for s, (P, _) in zip(state, params))):
-        raise ValueError("the model's parameters changed since this optimizer's first "
-                         "step(): create a new optimizer for the new model")
+    if not isinstance(state, list):
+        raise TypeError(f"{name} must be the list of arrays step() made (one per parameter), "
+                        f"got {_type_name(state)}")
+    if len(state) != len(params) or any(type(S) is not np.ndarray or S.shape != P.shape
+                                        for S, (P, _) in zip(state, params)):
+        raise ValueError(f"{name} no longer matches the model's parameters (changed since this "
+                         f"optimizer's first step()?): create a new optimizer for the model")
+    for i, (S, (P, _)) in enumerate(zip(state, params)):
+        if S.dtype != P.dtype or not S.flags.writeable:
+            got = f"dtype {S.dtype}" if S.dtype != P.dtype else "a read-only array"
+            raise ValueError(f"{name}[{i}] must be a writeable {P.dtype} array like its "
+                             f"parameter, got {got}")
+
+
+def _check_new_model(optimizer, model):
+    """The model an optimizer is given, with every number setting the optimizer already
+    has checked again as the float that model computes with."""
+    model = _check_optimizable(model)
+    dtype = _dtype_of(model)
+    for name in dir(type(optimizer)):
+        setting = getattr(type(optimizer), name)
+        if isinstance(setting, _Setting) and hasattr(optimizer, "_" + name):
+            _number(getattr(optimizer, name), name, dtype, **setting.bounds)
+    return model
 
 
 def _check_callable(f, name):
@@ -1944,7 +2039,24 @@ def _check_seeds(seeds):
     return seeds
 
 
+def _check_results(results, seeds):
+    """repeat_over_seeds: every run(seed) gave real numbers of one shape; one array."""
+    arrays = []
+    for seed, result in zip(seeds, results):
+        array = np.asarray(result) if not isinstance(result, (str, bytes)) else None
+        if array is None or array.dtype.kind not in "biuf":
+            raise TypeError(f"run({seed}) must return a number or an array of numbers, "
+                            f"got {_type_name(result)}")
+        if arrays and array.shape != arrays[0].shape:
+            raise ValueError(f"run({seed}) returned shape {array.shape}, run({seeds[0]}) "
+                             f"returned {arrays[0].shape}: every seed must give the same shape")
+        arrays.append(array)
+    return np.array(arrays)
+
+
 def _check_sample(values):
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"values must be numbers, got {_type_name(values)} {values!r}")
     _reject_masked(values, "values")
     try:
         values = np.asarray(values, dtype=np.float64).ravel()
@@ -1954,6 +2066,9 @@ def _check_sample(values):
         raise ValueError("values is empty: mean_sd needs at least one value")
     if not np.isfinite(values).all():
         raise ValueError(f"values must be finite, got {values}")
+    if np.abs(values).max() > 1e150:
+        raise ValueError(f"values as large as {np.abs(values).max():.3g} overflow their mean "
+                         f"and spread")
     return values
 
 
@@ -1970,7 +2085,24 @@ def _check_difference(P, h):
         raise TypeError(f"P must be a float NumPy array (changed in place), got {_type_name(P)}")
     if not P.flags.writeable:
         raise ValueError("P must be writeable: central_difference changes it in place")
-    return P, _check_step_size(h)
+    h = _check_step_size(h)
+    if P.size and np.any((P + P.dtype.type(h) == P) | (P - P.dtype.type(h) == P)):
+        raise ValueError(f"h = {h} is lost next to entries of P as large as "
+                         f"{np.abs(P).max():.3g} in {P.dtype} (P + h == P): use a larger h, "
+                         f"or P in float64")
+    return P, h
+
+
+def _value_of(value, index):
+    """f()'s value in central_difference: a finite real number."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"f() must return a number, got {_type_name(value)}") from None
+    if np.iscomplexobj(value) or not np.isfinite(number):
+        raise ValueError(f"f() returned {value} with P[{', '.join(map(str, index))}] moved by "
+                         f"+-h: central differences need a finite real value")
+    return number
 
 
 def _check_step_size(h):
@@ -2050,7 +2182,11 @@ def _check_plot(model, X, t, resolution, margin):
     resolution = _positive_int(resolution, "resolution")
     if resolution < 2:
         raise ValueError(f"resolution must be at least 2 (grid points per axis), got {resolution}")
-    return X, t, resolution, _number(margin, "margin", low=0)
+    margin = _number(margin, "margin", low=0)
+    if not np.isfinite((float(X.max()) + margin) - (float(X.min()) - margin)):
+        raise ValueError(f"margin = {margin} makes the plotted region overflow; use a margin "
+                         f"on the scale of the data")
+    return X, t, resolution, margin
 
 
 # -- model files --------------------------------------------------------------
@@ -2059,6 +2195,8 @@ def _npz_path(path):
     """Path(path), with .npz appended if it has another suffix or none, as np.savez does."""
     if not isinstance(path, (str, PathLike)):
         raise TypeError(f"path must be a str or a path-like object, got {_type_name(path)}")
+    if not Path(path).name:
+        raise ValueError(f"path must name a file, got {str(path)!r}")
     path = Path(path)
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")
 
@@ -2072,8 +2210,8 @@ def _read_model_file(cls, path, rng):
 
     Only the members save() writes are read. Each one's dtype and shape are checked
     from its .npy header, against the units, before its data is read; members must be
-    stored uncompressed (as np.savez stores them), so nothing larger than the file is
-    ever allocated.
+    stored uncompressed (as np.savez stores them), and the units are checked against the
+    file's size before the model is built, so a small file cannot make a large allocation.
     """
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}")
@@ -2096,6 +2234,10 @@ def _read_model_file(cls, path, rng):
             for member, target in expected.items():
                 target[...] = _read_member(archive, members, path, member[:-4],
                                            target.dtype.kind, target.shape, target.dtype)
+            for l, norm in enumerate(model.norms, start=1):
+                if not (norm.running_var >= 0).all():
+                    raise ValueError(f"{path}: member 'running_var{l}' has negative or NaN "
+                                     f"entries: a variance is >= 0")
     except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError) as error:
         raise ValueError(f"{path} is not a readable model file written by NNClassifier.save "
                          f"({_type_name(error)}: {error})") from None
