@@ -259,6 +259,7 @@ class BatchNorm:
             n = _check_batch_norm_batch(Z)
             mu = Z.mean(axis=1, keepdims=True)
             var = Z.var(axis=1, keepdims=True)
+            _check_batch_statistics(mu, var)    # before they reach the running averages
             self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mu
             self.running_var = ((1 - self.momentum) * self.running_var
                                 + self.momentum * var * (n / (n - 1)))
@@ -1753,6 +1754,14 @@ def _check_finite_logits(Z_L, model, training):
                  if bad else "the input or the weights are too large: the products overflow")
         raise FloatingPointError(f"the logits are not finite ({_non_finite_summary(Z_L)}): "
                                  f"{cause}")
+
+
+def _check_batch_statistics(mu, var):
+    """A batch whose mean or variance is not finite must not reach the running averages."""
+    if not (np.isfinite(mu).all() and np.isfinite(var).all()):
+        raise FloatingPointError("the batch statistics overflow (the batch mean or variance is "
+                                 "not finite): the input or the activations are too large, or "
+                                 "not finite; the running averages are left as they were")
 
 
 def _check_finite_statistics(model):

@@ -913,3 +913,15 @@ def test_a_negative_running_variance_is_refused_and_named(tmp_path):
 def test_sizes_beyond_reason_are_refused(call, message, tmp_path):
     with pytest.raises(ValueError, match=message):
         call(tmp_path)
+
+
+@pytest.mark.parametrize("Z", [np.array([[np.nan, 1.0, 2.0], [0.5, 0.2, 0.1]]),
+                               np.array([[1e20, -1e20, 0.0], [0.5, 0.2, 0.1]], dtype=np.float32)])
+def test_a_standalone_batch_norm_keeps_its_running_averages_on_a_bad_batch(Z):
+    norm = nn.BatchNorm(2, dtype=Z.dtype)
+    norm(np.array([[1.0, 2.0, 3.0], [0.0, 1.0, 0.0]], dtype=Z.dtype), training=True)
+    mean, var = norm.running_mean.copy(), norm.running_var.copy()
+    with np.errstate(all="ignore"), pytest.raises(FloatingPointError, match="the batch statistics overflow"):
+        norm(Z, training=True)
+    np.testing.assert_array_equal(norm.running_mean, mean)
+    np.testing.assert_array_equal(norm.running_var, var)
