@@ -31,6 +31,7 @@ import inspect
 import itertools
 import os
 import re
+import sysconfig
 import traceback
 import zipfile
 from collections import namedtuple
@@ -360,7 +361,7 @@ class NNClassifier:
     def clear_cache(self):
         """Forget the last training pass: backward() then needs a new loss()."""
         self.dZ_L = None
-        self._pass_arrays = []                        # the parameters the pass used
+        self._pass_arrays = {}                        # the parameters the pass used
         self._H = [None] * (len(self.units) - 2)      # hidden pre-activations
         self._masks = [None] * (len(self.units) - 2)  # dropout masks (already divided by p)
 
@@ -789,7 +790,8 @@ def gradient_check(model, X, t, h=1e-5):
     Returns one GradientCheck(layer, name, rel_error, kinks) per parameter, layer from 1,
     with rel_error = relative_error(analytic, numeric), except that a gradient too small
     for central differences to resolve is compared on an absolute scale: the denominator
-    is at least 1e7 times the differences' rounding noise, sqrt(size) eps |L| / h, so
+    is at least 1e7 times the differences' rounding noise, sqrt(size) eps max(1, |L|, max|z|) / h
+    (the loss is computed from logits z as large as max|z|), so
     that noise alone stays below 1e-7 (a real bug is larger than it). A difference whose +h or -h
     moves a ReLU (or leaky ReLU) unit across its kink at 0 measures the slope of two
     pieces, not the derivative: such entries are left out of rel_error and counted in
@@ -812,6 +814,7 @@ def gradient_check(model, X, t, h=1e-5):
     L = loss()
     model.backward()
     base = patterns.pop()
+    scale = max(1.0, abs(L), float(np.abs(model.forward(X)).max()))   # of the loss's rounding
     rows = []
     for l, name, P, dP in model.parameters():
         analytic = dP.copy()
@@ -821,7 +824,7 @@ def gradient_check(model, X, t, h=1e-5):
                             for plus, minus in zip(patterns[::2], patterns[1::2])])
         crossed = crossed.reshape(P.shape)
         a, b = analytic[~crossed], numeric[~crossed]
-        noise = np.sqrt(a.size) * np.finfo(P.dtype).eps * max(1.0, abs(L)) / h
+        noise = np.sqrt(a.size) * np.finfo(P.dtype).eps * scale / h
         error = (float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b),
                                                    1e7 * noise, 1e-8))
                  if a.size else float("nan"))   # no entry left to compare
@@ -1014,7 +1017,7 @@ def grade_training_loop(fn):
                                    {f"the weights of training {what}: {fix}": model.layers[0].W
                                     for what, fix, (_, model) in runs}))
     if not all(results[1::2]):                  # the weights differ: other batches were drawn?
-        print("  (to be compared step by step with nn.train, the loop must draw the same batches: "
+        print("  (if your loop trains correctly, check that it draws the batches nn.train draws: "
               "one generator, made once, and order = rng.permutation(N) at the start of each epoch)")
     return _summary("train_loop", results)
 
@@ -1222,7 +1225,8 @@ def _instructions(code):
 
 def _learner_line(error):
     """' at line `source`' for the last line of the learner's own code in the traceback."""
-    library = (str(Path(__file__).resolve()), str(Path(np.__file__).resolve().parent.parent))
+    library = (str(Path(__file__).resolve()), str(Path(np.__file__).resolve().parent.parent),
+               str(Path(sysconfig.get_paths()["stdlib"]).resolve()))
     frames = [frame for frame in traceback.extract_tb(error.__traceback__)
               if not (str(Path(frame.filename).resolve()).startswith(library)
                       or frame.filename.endswith((".pyx", ".pxd", ".pxi")))]
@@ -1330,7 +1334,8 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint
         return False
     if low_precision and error < 1e-4:
         print(f"  {label}: WRONG (relative error {error:.2g}): close, but your result is "
-              f"{np.asarray(answer).dtype}, which keeps about 7 digits; compute in float64, "
+              f"{np.asarray(answer).dtype}, which keeps about "
+              f"{np.finfo(np.asarray(answer).dtype).precision} digits; compute in float64, "
               f"the dtype of the inputs")
         return False
     scale = np.vdot(got, expected) / max(np.vdot(expected, expected), 1e-300)
@@ -1598,7 +1603,7 @@ def _check_norm_input(Z, norm, training):
     if type(gamma) is not np.ndarray or gamma.dtype not in _FLOAT_DTYPES or gamma.ndim != 2 \
             or gamma.shape[1] != 1:
         raise TypeError(f"gamma must be a float32 or float64 array of shape (d, 1), got "
-                        f"{_type_name(gamma)}" + (f" of shape {gamma.shape}"
+                        f"{_type_name(gamma)}" + (f" of dtype {gamma.dtype} and shape {gamma.shape}"
                                                   if isinstance(gamma, np.ndarray) else ""))
     for name in ("beta", "running_mean", "running_var"):
         P = getattr(norm, name)
@@ -1760,8 +1765,9 @@ def _check_batch_statistics(mu, var):
     """A batch whose mean or variance is not finite must not reach the running averages."""
     if not (np.isfinite(mu).all() and np.isfinite(var).all()):
         raise FloatingPointError("the batch statistics overflow (the batch mean or variance is "
-                                 "not finite): the input or the activations are too large, or "
-                                 "not finite; the running averages are left as they were")
+                                 "not finite): the input, the activations or the weights before "
+                                 "this layer are too large or not finite; the running averages "
+                                 "are left as they were")
 
 
 def _check_finite_statistics(model):
@@ -1815,7 +1821,7 @@ class _restored_on_failure:
                 norm.running_mean, norm.running_var = mean, var
             self.model.clear_cache()
         else:
-            self.model._pass_arrays = [P for _, _, P, _ in self.model.parameters()]
+            self.model._pass_arrays = {(l, name): P for l, name, P, _ in self.model.parameters()}
         return False
 
 
@@ -1834,8 +1840,9 @@ def _check_backward_ready(model):
                            "settings: call model.loss(X, t) first (an optimizer step, or a "
                            "change of l2, dropout or activation, makes the last one stale)")
     _check_parameters(model)
-    for (l, name, P, _), used in zip(model.parameters(), model._pass_arrays):
-        if P is not used:
+    now = {(l, name): P for l, name, P, _ in model.parameters()}
+    for l, name in sorted(now.keys() ^ model._pass_arrays.keys()) + sorted(now.keys()):
+        if now.get((l, name)) is not model._pass_arrays.get((l, name)):
             raise RuntimeError(f"{_where(l, name)} was replaced after the training pass: its "
                                f"gradient would belong to neither; call model.loss(X, t) again")
 
@@ -1877,8 +1884,8 @@ def _check_linear_parameters(layer):
     if b is not None and (type(b) is not np.ndarray or b.dtype != W.dtype
                           or b.shape != (W.shape[0], 1)):
         got = f"dtype {b.dtype} and shape {b.shape}" if isinstance(b, np.ndarray) else _type_name(b)
-        raise TypeError(f"b must be a {W.dtype} array of shape {(W.shape[0], 1)} like W's rows, "
-                        f"got {got}")
+        raise TypeError(f"W and b must be arrays of one dtype, b of shape {(W.shape[0], 1)} "
+                        f"(a column per row of W): W is {W.dtype} {W.shape}, b is {got}")
     return W
 
 
@@ -1978,7 +1985,7 @@ def _check_state(params, state, name):
         if S.dtype != P.dtype or not S.flags.writeable:
             got = f"dtype {S.dtype}" if S.dtype != P.dtype else "a read-only array"
             raise ValueError(f"{name}[{i}] must be a writeable {P.dtype} array like its "
-                             f"parameter, got {got}")
+                             f"parameter, got {got} (for another model, create a new optimizer)")
 
 
 def _check_new_model(optimizer, model):
@@ -2052,7 +2059,11 @@ def _check_results(results, seeds):
     """repeat_over_seeds: every run(seed) gave real numbers of one shape; one array."""
     arrays = []
     for seed, result in zip(seeds, results):
-        array = np.asarray(result) if not isinstance(result, (str, bytes)) else None
+        try:
+            array = np.asarray(result) if not isinstance(result, (str, bytes)) else None
+        except ValueError:                      # a ragged list
+            raise ValueError(f"run({seed}) must return a number or an array of a fixed shape, "
+                             f"got a ragged {_type_name(result)}") from None
         if array is None or array.dtype.kind not in "biuf":
             raise TypeError(f"run({seed}) must return a number or an array of numbers, "
                             f"got {_type_name(result)}")
@@ -2095,10 +2106,13 @@ def _check_difference(P, h):
     if not P.flags.writeable:
         raise ValueError("P must be writeable: central_difference changes it in place")
     h = _check_step_size(h)
-    if P.size and np.any((P + P.dtype.type(h) == P) | (P - P.dtype.type(h) == P)):
-        raise ValueError(f"h = {h} is lost next to entries of P as large as "
-                         f"{np.abs(P).max():.3g} in {P.dtype} (P + h == P): use a larger h, "
-                         f"or P in float64")
+    if not np.isfinite(P).all():
+        raise ValueError("P contains NaN or inf: central differences need finite values")
+    step = (P + P.dtype.type(h)) - (P - P.dtype.type(h))     # the step P can really take
+    if P.size and np.any(np.abs(step - 2 * h) > 0.01 * 2 * h):
+        raise ValueError(f"h = {h} is rounded away next to entries of P as large as "
+                         f"{np.abs(P).max():.3g} in {P.dtype} (P + h - (P - h) is not 2h to 1%): "
+                         f"use a larger h, or P in float64")
     return P, h
 
 
@@ -2106,11 +2120,12 @@ def _value_of(value, index):
     """f()'s value in central_difference: a finite real number."""
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"f() must return a number, got {_type_name(value)}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise TypeError(f"f() must return a number (a float), got {_type_name(value)}") from None
     if np.iscomplexobj(value) or not np.isfinite(number):
-        raise ValueError(f"f() returned {value} with P[{', '.join(map(str, index))}] moved by "
-                         f"+-h: central differences need a finite real value")
+        where = f"P[{', '.join(map(str, index))}]" if index else "P"
+        raise ValueError(f"f() returned {value} with {where} moved by +-h: central "
+                         f"differences need a finite real value")
     return number
 
 

@@ -556,7 +556,34 @@ def test_a_training_loop_with_another_valid_shuffle_is_told_why_it_differs(capsy
 
     passed, out = grade(nn.grade_training_loop, choice_loop, capsys)
     assert not passed
-    assert "the loop must draw the same batches: one generator, made once, and order = rng.permutation(N)" in out, out
+    assert "check that it draws the batches nn.train draws: one generator, made once, and order = rng.permutation(N)" in out, out
+
+
+def test_the_note_on_batches_is_silent_when_the_weights_are_right(capsys):
+    passed, out = grade(nn.grade_training_loop, make_train_loop(weigh=False), capsys)
+    assert not passed
+    assert "final weights W_1: correct" in out and "draws the batches" not in out, out
+
+
+def test_an_error_in_the_standard_library_is_reported_at_the_learners_line(capsys):
+    import random
+
+    def sampled(model, X, t, optimizer, epochs, batch_size, rng):
+        order = random.sample(range(X.shape[1]), X.shape[1] + 1)
+        return order
+
+    passed, out = grade(nn.grade_training_loop, sampled, capsys)
+    assert not passed
+    assert "raised ValueError at `order = random.sample(range(X.shape[1]), X.shape[1] + 1)`" in out, out
+
+
+def test_a_float16_answer_is_told_its_precision(capsys):
+    def half(dZ, A, W):
+        return (dZ @ A.T).astype(np.float16), dZ.sum(axis=1, keepdims=True), W.T @ dZ
+
+    passed, out = grade(nn.grade_layer_backward, half, capsys)
+    assert not passed
+    assert "your result is float16, which keeps about 3 digits" in out, out
 
 
 def test_an_error_inside_numpy_random_is_reported_at_the_learners_line(capsys):
