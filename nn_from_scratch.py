@@ -1436,7 +1436,8 @@ def save_animation(animation, name, fps=8, dpi=80):
 
 
 def plot_decision_boundary(model, X, t, ax=None, resolution=200, margin=0.5):
-    """Colour the plane by the class the model predicts, and scatter the data on top.
+    """Colour the plane by the class the model predicts, and scatter the data on top,
+    with a legend of the classes' colours.
 
     X has shape (2, n) (two features, samples in columns) and t shape (n,).
     Returns the matplotlib Axes.
@@ -1453,6 +1454,11 @@ def plot_decision_boundary(model, X, t, ax=None, resolution=200, margin=0.5):
     ax.contourf(x1, x2, classes, levels=levels, cmap="coolwarm", alpha=0.25)
     ax.scatter(X[0], X[1], c=t, cmap="coolwarm", s=14, edgecolors="k", linewidths=0.3,
                vmin=0, vmax=model.n_classes - 1)
+    colours = plt.get_cmap("coolwarm")(np.arange(model.n_classes) / max(model.n_classes - 1, 1))
+    ax.legend(handles=[plt.Line2D([], [], ls="", marker="o", markersize=4, markerfacecolor=c,
+                                  markeredgecolor="k", markeredgewidth=0.3, label=f"class {k}")
+                       for k, c in enumerate(colours)],
+              title="points: label\nshading: prediction", fontsize=7, title_fontsize=7)
     ax.set_xlabel("$x_0$")
     ax.set_ylabel("$x_1$")
     return ax

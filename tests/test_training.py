@@ -308,6 +308,10 @@ def test_plot_decision_boundary_colours_by_prediction():
             assert inside[pure].any(), f"class {k} is never coloured"
         scatter = ax.collections[-1]
         np.testing.assert_array_equal(scatter.get_array(), t)          # the points keep their labels
+        legend = ax.get_legend()                                          # and a key says which is which
+        assert [text.get_text() for text in legend.get_texts()] == ["class 0", "class 1"]
+        colours = [handle.get_markerfacecolor() for handle in legend.legend_handles]
+        np.testing.assert_allclose(colours, scatter.to_rgba(np.array([0, 1]))[:, :], atol=1e-12)
         with pytest.raises(ValueError, match="X has 3 rows"):
             nn.plot_decision_boundary(model, np.ones((3, 4)), [0, 1, 0, 1], ax=ax)
     finally:
