@@ -1294,7 +1294,7 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint
         if got.dtype.kind == "c":
             print(f"  {label}: expected real numbers, got complex ones")
             return False
-        low_precision = got.dtype.kind == "f" and got.dtype.itemsize < 8
+        answer_dtype = got.dtype                # a float32 answer is told about its precision
         got = got.astype(np.float64)
     except (TypeError, ValueError, OverflowError):
         got = None
@@ -1332,11 +1332,10 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint
     if not got.any():
         print(f"  {label}: WRONG: all zeros - is part of the function still to be written?")
         return False
-    if low_precision and error < 1e-4:
+    if answer_dtype.kind == "f" and answer_dtype.itemsize < 8 and error < 1e-4:
         print(f"  {label}: WRONG (relative error {error:.2g}): close, but your result is "
-              f"{np.asarray(answer).dtype}, which keeps about "
-              f"{np.finfo(np.asarray(answer).dtype).precision} digits; compute in float64, "
-              f"the dtype of the inputs")
+              f"{answer_dtype}, which keeps about {np.finfo(answer_dtype).precision} digits; "
+              f"compute in float64, the dtype of the inputs")
         return False
     scale = np.vdot(got, expected) / max(np.vdot(expected, expected), 1e-300)
     if relative_error(got, scale * expected) < tolerance:
@@ -1593,8 +1592,7 @@ def _check_activation(name):
 
 def _check_linear(n_in, n_out, rng, dtype):
     return (_positive_int(n_in, "n_in", _MAX_WIDTH), _positive_int(n_out, "n_out", _MAX_WIDTH),
-            _as_rng(rng),
-            _as_float_dtype(dtype))
+            _as_rng(rng), _as_float_dtype(dtype))
 
 
 def _check_batch_norm(n_units, dtype):
