@@ -869,15 +869,16 @@ def _grader(grade):
 def grade_output_gradient(fn):
     """Grade fn(Z, t) -> Delta = softmax(Z) - T, shape (K, n): column s is dL_s/dz_s.
 
-    Three batches: ordinary logits; columns at very different scales (a shift by
-    each column's own max is needed); a batch in which the last classes are absent
-    (K comes from Z, not from the labels)."""
+    Three batches: ordinary logits; logits of very different sizes, within a column
+    as well as between columns (only a shift by each column's own max avoids
+    overflow); a batch in which the last classes are absent (K comes from Z, not
+    from the labels)."""
     _check_callable(fn, "fn")
     rng = np.random.default_rng(2024)
     Z = rng.standard_normal((4, 5))
+    large = np.hstack([Z[:, :3] + [[0.0, 1000.0, -1000.0]], [[-500.0], [1000.0], [0.0], [300.0]]])
     cases = [("ordinary logits", Z, rng.integers(0, 4, size=5)),
-             ("logits near 0, 1000 and -1000", Z[:, :3] + [[0.0, 1000.0, -1000.0]],
-              np.array([2, 0, 3])),
+             ("logits from -1000 to 1000", large, np.array([2, 0, 3, 1])),
              ("a batch with only classes 0 and 1 of K = 4", Z[:, :3] * 3, np.array([1, 0, 1]))]
     results = []
     for case, logits, t in cases:
@@ -891,7 +892,9 @@ def grade_output_gradient(fn):
         if logits is Z:                         # exp(Z) overflows for the large logits
             hints["exp(Z) - T: the softmax's normalisation is missing"] = np.exp(Z) - T
         results.append(_grade_part(f"Delta, {case}", got, P - T, numeric, hints,
-                                   shape_hint="K is Z.shape[0]; a batch need not contain every class",
+                                   shape_hint=lambda shape: "K is Z.shape[0]; a batch need not "
+                                   "contain every class" if shape[1:] == logits.shape[1:] else
+                                   "one column per sample: no sum or mean over the samples",
                                    nonfinite="an exp() that overflows, or 0 / 0? shift each column "
                                              "by its own max, Z.max(axis=0, keepdims=True)"))
     return _summary("output_gradient", results)
@@ -916,7 +919,9 @@ def grade_layer_backward(fn):
                "dA_prev": central_difference(loss, A_prev)}
     hints = {"dW": {"dZ A_prev^T / n: dZ already carries the 1/n of the mean": expected["dW"] / n},
              "db": {"the mean over samples: dZ already carries the 1/n, so sum": expected["db"] / n},
-             "dA_prev": {}}
+             "dA_prev": {"W^T dZ gated by A_prev > 0: the ReLU gate f'(Z_prev) belongs to the "
+                         "layer below, which applies it to this dA_prev": expected["dA_prev"]
+                         * (A_prev > 0)}}
     results = [_grade_part(name, part, expected[name], numeric[name], hints[name])
                for name, part in zip(expected, got)]
     return _summary("layer_backward", results)
@@ -932,11 +937,18 @@ def grade_backward(fn):
         layer.b[...] = rng.uniform(0.1, 0.3, layer.b.shape)
     X, t = rng.standard_normal((4, 8)), rng.integers(0, 3, size=8)
     model.loss(X, t)
-    got = _attempt("backward", fn, model.copy())
+    given, calls = model.copy(), []
+    given.backward = lambda *args, **kwargs: calls.append(NNClassifier.backward(given, *args, **kwargs))
+    got = _attempt("backward", fn, given)
+    if calls:
+        print("backward: your function calls model.backward(), the module's own backward pass: "
+              "write the pass yourself, from model.dZ_L and each layer's cache")
+        return False
     L = len(model.layers)
     if not isinstance(got, (list, tuple)) or len(got) != L:
         print(f"backward: return a list of {L} pairs (dW_l, db_l), one per layer l = 1..{L}, "
-              f"got {_type_name(got)}" + (f" of length {len(got)}" if hasattr(got, "__len__") else ""))
+              f"got {_type_name(got)}" + (f" of length {len(got)}" if isinstance(got, (list, tuple))
+                                          else ""))
         return False
     if not all(isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in got):
         kinds = sorted({f"{_type_name(pair)} of length {len(pair)}"
@@ -984,46 +996,54 @@ def _backward_without_relu_mask(model):
 def grade_training_loop(fn):
     """Grade fn(model, X, t, optimizer, epochs, batch_size, rng) -> per-epoch mean losses,
     against nn.train from the same model, optimizer settings and seed: once with rng an
-    int seed, once with rng a np.random.Generator."""
+    int seed and a smaller last batch, once with rng a np.random.Generator and a batch
+    size that divides the number of samples."""
     _check_callable(fn, "fn")
     data = np.random.default_rng(3)
     X = data.standard_normal((2, 50))
     t = (X[0] + X[1] > 0).astype(int)              # learnable: the loss falls epoch by epoch
-    epochs, batch_size, lr, seed = 3, 12, 0.2, 5     # 50 = 4 x 12 + 2: a smaller last batch
+    epochs, lr, seed = 3, 0.2, 5
     start = NNClassifier([2, 8, 2], rng=3)
-    reference = start.copy()
-    history = train(reference, X, t, SGD(reference, lr), epochs, batch_size, rng=seed)
     mistakes = [                                # (what the loop did, how to fix it, variant)
         ("without shuffling", "draw order = rng.permutation(N) in every epoch", {"order": "none"}),
         ("with the same order in every epoch", "make the generator once, before the epochs",
          {"order": "once"}),
         ("with the plain mean of the batch losses", "weigh each batch's loss by its size",
          {"weigh": False}),
-        ("without the last, smaller batch", "range(0, N, batch_size) keeps it", {"drop_last": True})]
-    runs = [(what, fix, _training_variant(start, X, t, lr, epochs, batch_size, seed, **how))
-            for what, fix, how in mistakes]
-    results = []
-    for case, rng in (("rng = 5", seed), ("rng = np.random.default_rng(5)",
-                                          np.random.default_rng(seed))):
+        ("without the last, smaller batch", "range(0, N, batch_size) keeps it", {"drop_last": True}),
+        ("without any update", "call model.backward() and then optimizer.step() after each "
+         "batch's loss", {"update": False})]
+    results, moved = [], True
+    for case, rng, batch_size in (("rng = 5, batch_size = 12", seed, 12),   # 50 = 4 x 12 + 2
+                                  ("rng = np.random.default_rng(5), batch_size = 10",
+                                   np.random.default_rng(seed), 10)):       # 50 = 5 x 10
+        reference = start.copy()
+        history = train(reference, X, t, SGD(reference, lr), epochs, batch_size, rng=seed)
+        runs = [(what, fix, _training_variant(start, X, t, lr, epochs, batch_size, seed, **how))
+                for what, fix, how in mistakes]
         learner = start.copy()
         got = _attempt("train_loop", fn, learner, X.copy(), t.copy(), SGD(learner, lr), epochs,
                        batch_size, rng, case=case)
         results.append(_grade_part(f"{case}: epoch losses", got, history["loss"], None,
                                    {f"the losses of training {what}: {fix}": losses
                                     for what, fix, (losses, _) in runs},
+                                   shape_hint=lambda shape: f"one mean loss per epoch, "
+                                                            f"and epochs = {epochs}",
                                    position=lambda index: f"epoch {index[0] + 1}"))
         results.append(_grade_part(f"{case}: final weights W_1", learner.layers[0].W,
                                    reference.layers[0].W, None,
                                    {f"the weights of training {what}: {fix}": model.layers[0].W
                                     for what, fix, (_, model) in runs}))
-    if not all(results[1::2]):                  # the weights differ: other batches were drawn?
+        moved = moved and not np.array_equal(learner.layers[0].W, start.layers[0].W)
+    if moved and not all(results[1::2]):        # the weights differ: other batches were drawn?
         print("  (if your loop trains correctly, check that it draws the batches nn.train draws: "
-              "one generator, made once, and order = rng.permutation(N) at the start of each epoch)")
+              "one generator, made once; order = rng.permutation(N) at the start of each epoch; "
+              "then the batches order[0:batch_size], order[batch_size:2 * batch_size], ...)")
     return _summary("train_loop", results)
 
 
 def _training_variant(start, X, t, lr, epochs, batch_size, seed, order="shuffle", weigh=True,
-                      drop_last=False):
+                      drop_last=False, update=True):
     """A training loop with one typical mistake: its per-epoch losses and its model."""
     model, rng, n = start.copy(), np.random.default_rng(seed), X.shape[1]
     optimizer, losses, first = SGD(model, lr), [], np.random.default_rng(seed).permutation(n)
@@ -1034,8 +1054,9 @@ def _training_variant(start, X, t, lr, epochs, batch_size, seed, order="shuffle"
         for begin in range(0, n - (n % batch_size if drop_last else 0), batch_size):
             batch = indices[begin:begin + batch_size]
             loss = model.loss(X[:, batch], t[batch])
-            model.backward()
-            optimizer.step()
+            if update:
+                model.backward()
+                optimizer.step()
             total, count = total + loss * (len(batch) if weigh else 1), count + (
                 len(batch) if weigh else 1)
         losses.append(total / count)
@@ -1094,13 +1115,17 @@ def grade_adam_step(fn):
         nonfinite = "a division by zero? with k = 1, 2, ... the corrections 1 - beta^k are never 0"
         results += [_grade_part(f"step {k}: m", m, ref_m, None,
                                 {unchanged.format("m", "beta1"): m_before,
-                                 "m with beta1 = 0.9, not the argument beta1": defaults[1]},
+                                 "m with beta1 = 0.9, not the argument beta1": defaults[1],
+                                 "m / (1 - beta1^k), the bias-corrected m_hat: keep m_hat in a new "
+                                 "array (m_hat = m / ...), m itself stays uncorrected": m_hat},
                                 nonfinite=nonfinite),
                     _grade_part(f"step {k}: v", v, ref_v, None,
                                 {unchanged.format("v", "beta2"): v_before,
                                  "v with beta2 = 0.999, not the argument beta2": defaults[2],
                                  "v built from dP, not from dP**2":
-                                     beta2 * v_before + (1 - beta2) * dP},
+                                     beta2 * v_before + (1 - beta2) * dP,
+                                 "v / (1 - beta2^k), the bias-corrected v_hat: keep v_hat in a new "
+                                 "array (v_hat = v / ...), v itself stays uncorrected": v_hat},
                                 nonfinite=nonfinite),
                     _grade_part(f"step {k}: P's update", P - before, ref_P - before, None, variants,
                                 nonfinite=nonfinite)]
@@ -1164,6 +1189,10 @@ def grade_batchnorm_backward(fn):
                         norm.gamma / norm.sigma * (G - mean_G),
                     "the compact formula without its middle term, mean(dY)":
                         norm.gamma / norm.sigma * (G - norm.Zhat * mean_GZ),
+                    "the compact formula with sums over the samples where it has means (the 1/n "
+                    "is missing)":
+                        norm.gamma / norm.sigma * (G - G.sum(axis=1, keepdims=True) - norm.Zhat
+                                                   * np.sum(G * norm.Zhat, axis=1, keepdims=True)),
                     "the compact formula without the factor gamma":
                         (G - mean_G - norm.Zhat * mean_GZ) / norm.sigma,
                     "the compact formula with means over axis=0 (the units) instead of axis=1 "
@@ -1188,9 +1217,12 @@ def _attempt(name, fn, *args, case=None, returns=True, index_hint=""):
     try:
         with np.errstate(all="ignore"):         # a NaN or inf in the answer is reported as such
             result = fn(*args)
-    except NotImplementedError:
-        raise _Ungradable(f"{name}: not attempted yet - fill in the body of your function "
-                          f"and run this cell again.") from None
+    except NotImplementedError as error:
+        if _raised_in(error, fn):               # raise NotImplementedError in the body itself
+            raise _Ungradable(f"{name}: not attempted yet - fill in the body of your function "
+                              f"and run this cell again.") from None
+        raise _Ungradable(f"{context}: your function calls one that is not written yet: "
+                          f"NotImplementedError{_learner_line(error)}") from None
     except Exception as error:                   # the learner's bug, reported, not raised
         message = str(error).strip()
         raise _Ungradable(f"{context}: your function raised {type(error).__name__}"
@@ -1206,6 +1238,14 @@ def _attempt(name, fn, *args, case=None, returns=True, index_hint=""):
                               f"{changed[0]} in place; work on new arrays (x = x - m, not "
                               f"x -= m): the caller's arrays must not change")
     return result
+
+
+def _raised_in(error, fn):
+    """True when the exception was raised by fn's own code, not by a function it called."""
+    frame = error.__traceback__
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame.tb_frame.f_code is getattr(fn, "__code__", None)
 
 
 def _is_empty(fn):
@@ -1246,6 +1286,11 @@ def _error_hint(error, index_hint=""):
         return f" ({index_hint})"
     if isinstance(error, AttributeError) and "'int' object" in text:
         return " (rng may be an int seed: rng = np.random.default_rng(rng) accepts both)"
+    if isinstance(error, TypeError) and "dtype('O')" in text:
+        return (" (rng may be a np.random.Generator, which np.random.seed and RandomState do not "
+                "take: rng = np.random.default_rng(rng) accepts an int seed and a Generator)")
+    if isinstance(error, ValueError) and "has no columns" in text:
+        return " (an empty last batch? range(0, N, batch_size) gives only non-empty ones)"
     return ""
 
 
@@ -1281,10 +1326,11 @@ def _summary(name, results):
     return all(results)
 
 
-def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint="",
+def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint=lambda shape: "",
                 nonfinite="", position=None):
     """Print one line for one part of an answer; True when it matches `expected` (and the
-    central differences `numeric`, when given) to `tolerance` in relative error."""
+    central differences `numeric`, when given) to `tolerance` in relative error.
+    shape_hint(shape) explains a wrong shape with the right number of axes."""
     if got is None:
         print(f"  {label}: missing (None)")
         return False
@@ -1303,7 +1349,7 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint
         return False
     if got.shape != expected.shape:
         why = _shape_mistake(got.shape, expected.shape) or (
-            shape_hint if got.ndim == expected.ndim else "")
+            shape_hint(got.shape) if got.ndim == expected.ndim else "")
         print(f"  {label}: wrong shape {got.shape}, expected {expected.shape}"
               + (f": {why}" if why else ""))
         return False
@@ -1315,6 +1361,11 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint
               f"{np.abs(expected).max():.3g}")
         return False
     error = relative_error(got, expected)
+    if answer_dtype.kind == "f" and answer_dtype.itemsize < 8 and error < 1e-4:
+        print(f"  {label}: WRONG (relative error {error:.2g}): close, but your result is "
+              f"{answer_dtype}, which keeps about {np.finfo(answer_dtype).precision} digits; "
+              f"compute in float64, the dtype of the inputs")
+        return False
     if error < tolerance:
         # Bounds, not digits: the last digits of a rounding error differ between machines.
         agrees = ""
@@ -1331,11 +1382,6 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint
             return False
     if not got.any():
         print(f"  {label}: WRONG: all zeros - is part of the function still to be written?")
-        return False
-    if answer_dtype.kind == "f" and answer_dtype.itemsize < 8 and error < 1e-4:
-        print(f"  {label}: WRONG (relative error {error:.2g}): close, but your result is "
-              f"{answer_dtype}, which keeps about {np.finfo(answer_dtype).precision} digits; "
-              f"compute in float64, the dtype of the inputs")
         return False
     scale = np.vdot(got, expected) / max(np.vdot(expected, expected), 1e-300)
     if relative_error(got, scale * expected) < tolerance:

@@ -138,7 +138,7 @@ def test_a_naive_softmax_fails_on_large_logits(capsys):
     passed, out = grade(nn.grade_output_gradient, naive, capsys)
     assert not passed
     assert "Delta, ordinary logits: correct" in out
-    assert "Delta, logits near 0, 1000 and -1000: contains NaN or inf (an exp() that overflows" in out
+    assert "Delta, logits from -1000 to 1000: contains NaN or inf (an exp() that overflows" in out
 
 
 @pytest.mark.parametrize("fn, part, message", [
@@ -199,7 +199,7 @@ def test_a_backward_with_a_missing_transpose_is_caught(capsys):
 @pytest.mark.parametrize("fn, message", [
     (make_train_loop(shuffle=False), "the losses of training without shuffling"),
     (make_train_loop(weigh=False), "the losses of training with the plain mean of the batch losses"),
-    (make_train_loop(reseed_every_epoch=True), "rng = 5: epoch losses: WRONG .*: it equals the losses "
+    (make_train_loop(reseed_every_epoch=True), "rng = 5, batch_size = 12: epoch losses: WRONG .*: it equals the losses "
      "of training with the same order in every epoch: make the generator once, before the epochs"),
     (make_train_loop(drop_last=True), "the losses of training without the last, smaller batch"),
 ])
@@ -316,7 +316,7 @@ def test_a_softmax_shifted_by_the_global_max_is_caught(capsys):
 
     passed, out = grade(nn.grade_output_gradient, global_shift, capsys)
     assert not passed
-    assert "logits near 0, 1000 and -1000: contains NaN or inf" in out, out
+    assert "logits from -1000 to 1000: contains NaN or inf" in out, out
     assert "shift each column by its own max" in out, out
 
 
@@ -487,7 +487,7 @@ def test_a_training_loop_that_needs_a_generator_is_told_how_to_make_one(capsys):
 
     passed, out = grade(nn.grade_training_loop, generator_only, capsys)
     assert not passed
-    assert "train_loop (rng = 5): your function raised AttributeError" in out, out
+    assert "train_loop (rng = 5, batch_size = 12): your function raised AttributeError" in out, out
     assert "rng = np.random.default_rng(rng) accepts both" in out, out
 
 
@@ -551,7 +551,8 @@ def test_a_training_loop_with_another_valid_shuffle_is_told_why_it_differs(capsy
 
     passed, out = grade(nn.grade_training_loop, choice_loop, capsys)
     assert not passed
-    assert "check that it draws the batches nn.train draws: one generator, made once, and order = rng.permutation(N)" in out, out
+    assert ("check that it draws the batches nn.train draws: one generator, made once; "
+            "order = rng.permutation(N) at the start of each epoch") in out, out
 
 
 def test_the_note_on_batches_is_silent_when_the_weights_are_right(capsys):
@@ -613,8 +614,9 @@ def test_a_float32_answer_is_told_about_its_precision(capsys):
 
     passed, out = grade(nn.grade_output_gradient, single, capsys)
     assert not passed
-    assert re.search(r"logits near 0, 1000 and -1000: WRONG \(relative error \S+\): close, "
-                     r"but your result is float32", out), out
+    # Every part, however small its rounding error: the inputs are float64.
+    assert len(re.findall(r"Delta, .*: WRONG \(relative error \S+\): close, but your result is "
+                          r"float32", out)) == 3, out
 
 
 def test_a_backward_pass_whose_items_are_not_pairs(capsys):
@@ -711,3 +713,149 @@ def test_batchnorm_culprits_are_named(fn, message, capsys):
     passed, out = grade(nn.grade_batchnorm_backward, fn, capsys)
     assert not passed
     assert message in out, out
+
+
+# ---------------------------------------------------------------------------
+# Mistakes found by a learner's-eye audit of the graders
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shift", [lambda Z: Z.mean(axis=0, keepdims=True),
+                                   lambda Z: Z.min(axis=0, keepdims=True), lambda Z: Z[:1]])
+def test_a_softmax_shifted_by_another_per_column_value_is_caught(shift, capsys):
+    def shifted(Z, t):
+        with np.errstate(all="ignore"):
+            E = np.exp(Z - shift(Z))
+            return E / E.sum(axis=0) - nn.one_hot_convert(t, Z.shape[0])
+
+    passed, out = grade(nn.grade_output_gradient, shifted, capsys)
+    assert not passed
+    assert "logits from -1000 to 1000: contains NaN or inf" in out, out
+
+
+def test_a_loop_with_one_batch_too_many_is_caught(capsys):
+    def one_too_many(model, X, t, optimizer, epochs, batch_size, rng):
+        rng, n, losses = np.random.default_rng(rng), X.shape[1], []
+        for _ in range(epochs):
+            order, total = rng.permutation(n), 0.0
+            for i in range(n // batch_size + 1):        # one empty batch when batch_size divides n
+                batch = order[i * batch_size:(i + 1) * batch_size]
+                total += model.loss(X[:, batch], t[batch]) * len(batch)
+                model.backward()
+                optimizer.step()
+            losses.append(total / n)
+        return losses
+
+    passed, out = grade(nn.grade_training_loop, one_too_many, capsys)
+    assert not passed
+    assert "batch_size = 10): your function raised ValueError" in out, out
+    assert "an empty last batch? range(0, N, batch_size) gives only non-empty ones" in out, out
+
+
+def test_a_loop_that_never_updates_is_told_so(capsys):
+    def no_step(model, X, t, optimizer, epochs, batch_size, rng):
+        rng, n, losses = np.random.default_rng(rng), X.shape[1], []
+        for _ in range(epochs):
+            order = rng.permutation(n)
+            losses.append(sum(model.loss(X[:, order[i:i + batch_size]], t[order[i:i + batch_size]])
+                              * len(order[i:i + batch_size]) for i in range(0, n, batch_size)) / n)
+        return losses
+
+    passed, out = grade(nn.grade_training_loop, no_step, capsys)
+    assert not passed
+    assert "final weights W_1: WRONG (relative error 0.036): it equals the weights of training " \
+           "without any update: call model.backward() and then optimizer.step()" in out, out
+    assert "draws the batches" not in out, out
+
+
+def test_a_legacy_seed_given_a_generator_is_told_how_to_accept_both(capsys):
+    def legacy(model, X, t, optimizer, epochs, batch_size, rng):
+        np.random.seed(rng)
+        return make_train_loop()(model, X, t, optimizer, epochs, batch_size, rng)
+
+    passed, out = grade(nn.grade_training_loop, legacy, capsys)
+    assert not passed
+    assert "raised TypeError at `np.random.seed(rng)`" in out, out
+    assert "which np.random.seed and RandomState do not take" in out, out
+
+
+def test_one_epoch_too_few_is_told_by_its_shape(capsys):
+    def short(model, X, t, optimizer, epochs, batch_size, rng):
+        return make_train_loop()(model, X, t, optimizer, epochs - 1, batch_size, rng)
+
+    passed, out = grade(nn.grade_training_loop, short, capsys)
+    assert not passed
+    assert "epoch losses: wrong shape (2,), expected (3,): one mean loss per epoch, and epochs = 3" in out
+
+
+def test_a_missing_helper_is_not_called_unattempted(capsys):
+    def layer_step(*args):
+        raise NotImplementedError
+
+    def backward(model):
+        return layer_step(model)
+
+    passed, out = grade(nn.grade_backward, backward, capsys)
+    assert not passed
+    assert "backward: your function calls one that is not written yet: NotImplementedError at " \
+           "`raise NotImplementedError`" in out, out
+
+
+def test_calling_the_modules_backward_is_refused(capsys):
+    def borrowed(model):
+        model.backward()
+        return [(layer.dW, layer.db) for layer in model.layers]
+
+    passed, out = grade(nn.grade_backward, borrowed, capsys)
+    assert not passed
+    assert "your function calls model.backward(), the module's own backward pass" in out, out
+
+
+@pytest.mark.parametrize("fn, message", [
+    (lambda Z, t: output_gradient(Z, t).mean(axis=1, keepdims=True),
+     "Delta, ordinary logits: wrong shape (4, 1), expected (4, 5): one column per sample"),
+    (lambda Z, t: output_gradient(Z, t)[:3],
+     "Delta, ordinary logits: wrong shape (3, 5), expected (4, 5): K is Z.shape[0]")])
+def test_the_shape_hint_names_the_wrong_axis(fn, message, capsys):
+    passed, out = grade(nn.grade_output_gradient, fn, capsys)
+    assert not passed
+    assert message in out, out
+
+
+def test_a_relu_gate_on_dA_prev_is_named(capsys):
+    def gated(dZ, A_prev, W):
+        dW, db, dA_prev = layer_backward(dZ, A_prev, W)
+        return dW, db, dA_prev * (A_prev > 0)
+
+    passed, out = grade(nn.grade_layer_backward, gated, capsys)
+    assert not passed
+    assert "dA_prev: WRONG (relative error 0.55): it equals W^T dZ gated by A_prev > 0: the ReLU " \
+           "gate f'(Z_prev) belongs to the layer below" in out, out
+
+
+def test_adam_bias_correction_written_into_m_and_v_is_named(capsys):
+    def in_place(P, dP, m, v, k, lr, beta1, beta2, eps):
+        m *= beta1
+        m += (1 - beta1) * dP
+        v *= beta2
+        v += (1 - beta2) * dP**2
+        m /= 1 - beta1**k                          # m now holds m_hat
+        v /= 1 - beta2**k
+        P -= lr * m / (np.sqrt(v) + eps)
+
+    passed, out = grade(nn.grade_adam_step, in_place, capsys)
+    assert not passed
+    assert "step 1: m: WRONG (relative error 0.67): it equals m / (1 - beta1^k), the bias-corrected " \
+           "m_hat" in out, out
+    assert "step 1: v: WRONG (relative error 0.98): it equals v / (1 - beta2^k)" in out, out
+
+
+def test_batchnorm_sums_where_the_formula_has_means_are_named(capsys):
+    def summed(dY, Zhat, sigma, gamma):
+        dZ = gamma / sigma * (dY - dY.sum(axis=1, keepdims=True)
+                              - Zhat * np.sum(dY * Zhat, axis=1, keepdims=True))
+        return dZ, np.sum(dY * Zhat, axis=1, keepdims=True), dY.sum(axis=1, keepdims=True)
+
+    passed, out = grade(nn.grade_batchnorm_backward, summed, capsys)
+    assert not passed
+    assert "dZ: WRONG (relative error 0.73): it equals the compact formula with sums over the " \
+           "samples where it has means (the 1/n is missing)" in out, out
