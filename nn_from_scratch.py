@@ -25,6 +25,7 @@ Notation (the notation card of 01_derivation)
 * Randomness is explicit: whatever draws numbers takes ``rng``, an int seed or
   a ``np.random.Generator``. Nothing here touches the global ``np.random``.
 """
+import contextlib
 import copy
 import dis
 import inspect
@@ -105,12 +106,12 @@ def d_tanh(Z):
 def sigmoid(Z):
     """Logistic sigmoid, f(z) = 1 / (1 + e^-z), in (0, 1). scipy's expit never overflows."""
     Z = _as_float_array(Z, "Z")
-    return expit(Z)
+    return expit(Z).astype(Z.dtype, copy=False)      # expit computes float16 in float32
 
 
 def d_sigmoid(Z):
     """f'(z) = f(z) (1 - f(z)), at most 1/4 (at z = 0)."""
-    S = expit(_as_float_array(Z, "Z"))
+    S = sigmoid(Z)
     return S * (1 - S)
 
 
@@ -130,7 +131,8 @@ def one_hot_convert(t, n_classes, dtype=np.float64):
 
 
 def log_sum_exp(Z):
-    """log sum_k exp(Z[k, s]) for every column s, shape (1, n), without overflow.
+    """log sum_k exp(Z[k, s]) for every column s, shape (1, n), without overflow
+    (for a 1-D vector of K logits, shape (1,)).
 
     With m_s = max_k Z[k, s]:  log sum_k exp(z_k) = m_s + log sum_k exp(z_k - m_s),
     and every exponent is <= 0.
@@ -165,12 +167,14 @@ def softmax_cross_entropy(Z, t, mean=True):
     Z, t = _check_logits_and_labels(Z, t)
     mean = _check_bool(mean, "mean")
     n = Z.shape[1]
-    with np.errstate(over="ignore"):    # finite logits near 1e308 overflow to inf: loss() reports it
+    with np.errstate(over="ignore"):    # finite logits near 1e308 can overflow: checked below
         losses = log_sum_exp(Z)[0] - Z[t, np.arange(n)]
-        Delta = softmax(Z)
-        Delta[t, np.arange(n)] -= 1                   # softmax(Z) - T, T one-hot
-        if mean:
-            return float(losses.mean()), Delta / n
+        loss = losses.mean()
+    _check_finite_losses(loss)
+    Delta = softmax(Z)
+    Delta[t, np.arange(n)] -= 1                       # softmax(Z) - T, T one-hot
+    if mean:
+        return float(loss), Delta / n
     return losses, Delta
 
 
@@ -203,7 +207,7 @@ class Linear:
     """
 
     def __init__(self, n_in, n_out, rng=None, dtype=np.float64, bias=True):
-        n_in, n_out, rng, dtype = _check_linear(n_in, n_out, rng, dtype)
+        n_in, n_out, rng, dtype, bias = _check_linear(n_in, n_out, rng, dtype, bias)
         # Drawn in float64 and rounded, so float32 and float64 models built from the
         # same seed start from the same weights (up to rounding).
         self.W = (rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)).astype(dtype)
@@ -219,7 +223,7 @@ class Linear:
         """
         X = _check_layer_input(X, _check_linear_parameters(self))
         Z = self.W @ X if self.b is None else self.W @ X + self.b
-        if cache:
+        if _check_bool(cache, "cache"):
             self.A_prev, self.Z = X, Z
         return Z
 
@@ -297,7 +301,8 @@ class NNClassifier:
     dtype : np.float32 or np.float64
         Every array the model makes has this dtype.
     l2 : float >= 0
-        Weight decay: the loss gains (l2 / 2) sum_l ||W_l||_F^2 (weights only).
+        L2 penalty: the loss gains (l2 / 2) sum_l ||W_l||_F^2 (weights only). With
+        plain SGD this is weight decay; with Adam it is not (08_regularization).
     dropout : float in [0, 1)
         Probability of zeroing a hidden unit in the training pass (inverted dropout).
     activation : "relu", "leaky_relu", "tanh" or "sigmoid"
@@ -432,8 +437,8 @@ class NNClassifier:
             Z_L = self._forward(X, training=True)
             loss, self.dZ_L = softmax_cross_entropy(Z_L, t)
             if self.l2:
-                loss += self.l2 / 2 * sum(np.vdot(layer.W, layer.W) for layer in self.layers)
-            return _check_finite_loss(float(loss), self)
+                loss += self.l2 / 2 * sum(float(np.vdot(layer.W, layer.W)) for layer in self.layers)
+            return _check_finite_loss(loss, self)
 
     def backward(self):
         """Backpropagate the mini-batch of the last loss() (01_derivation, section 6).
@@ -670,8 +675,8 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
               mode, when those are given.
     callback(epoch, model), if given, is called after every epoch (epoch from 1).
 
-    Raises FloatingPointError, naming the epoch and the learning rate, when a loss or
-    a gradient stops being finite. No step is taken with a non-finite gradient, so the
+    Raises FloatingPointError, naming the epoch, the learning rate and the last finite
+    loss, when a loss (training or validation) or a gradient stops being finite. No step is taken with a non-finite gradient, so the
     parameters stay finite: they are those of the last step, whose loss overflowed or
     whose gradients did. (Only a learning rate so large that lr * dP itself overflows,
     near 1e300, can make them infinite; that is reported too.) Every argument is
@@ -684,28 +689,27 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
     history = {"loss": []}
     if X_val is not None:
         history.update(val_loss=[], val_accuracy=[])
+    last_loss = None                            # the last finite batch loss, for the error
     for epoch in range(1, epochs + 1):
         order = rng.permutation(N)
         total = 0.0
         for start in range(0, N, batch_size):
             batch = order[start:start + batch_size]
-            try:
+            with _named_divergence(epoch, optimizer, lambda: last_loss):
                 loss = model.loss(X[:, batch], t[batch])
+                last_loss = loss
                 with np.errstate(over="ignore", invalid="ignore"):   # checked on the next line
                     model.backward()
-                _check_finite_gradients(model)
-            except FloatingPointError as error:
-                raise FloatingPointError(
-                    f"training diverged in epoch {epoch} with learning rate "
-                    f"{optimizer.lr:g}: {error}. Try a smaller learning rate.") from None
-            with np.errstate(over="ignore", invalid="ignore"):   # checked on the next line
-                optimizer.step()
-            _check_finite_step(model, epoch, optimizer)
+                _check_finite(model, "gradients")
+                with np.errstate(over="ignore", invalid="ignore"):   # checked on the next line
+                    optimizer.step()
+                _check_finite(model, "parameters")
             total += loss * len(batch)          # the last batch may be smaller
         history["loss"].append(total / N)
         if X_val is not None:
-            history["val_loss"].append(model.nll(X_val, t_val))
-            history["val_accuracy"].append(accuracy(model, X_val, t_val))
+            with _named_divergence(epoch, optimizer, lambda: last_loss, "; on the validation data"):
+                history["val_loss"].append(model.nll(X_val, t_val))
+                history["val_accuracy"].append(accuracy(model, X_val, t_val))
         if callback is not None:
             callback(epoch, model)
     return {key: np.array(values) for key, values in history.items()}
@@ -721,7 +725,8 @@ def repeat_over_seeds(run, seeds=5):
     """[run(seed) for seed in seeds] as an array: a result over several seeds, not one.
 
     seeds is an int (then 0, 1, ..., seeds - 1) or a sequence of ints. run(seed) returns
-    a number or an array of a fixed shape; the result has one row per seed.
+    a number or an array of a fixed shape; the result has one row per seed. A NaN (say,
+    for a run that diverged) is kept: mean_sd refuses it, so decide what it means first.
     """
     seeds = _check_seeds(seeds)
     _check_callable(run, "run")
@@ -1467,7 +1472,7 @@ def save_fig(name, fig=None, dpi=100):
 
     path = _figure_path(name, ".png")
     fig = plt.gcf() if fig is None else _check_figure(fig)
-    dpi = _number(dpi, "dpi", low=10)
+    dpi = _number(dpi, "dpi", low=10, high=1200)
     fig.savefig(path, dpi=dpi, bbox_inches="tight", metadata={"Software": None})
 
 
@@ -1476,7 +1481,7 @@ def save_animation(animation, name, fps=8, dpi=80):
     from matplotlib.animation import PillowWriter
 
     animation = _check_animation(animation)
-    fps, dpi = _positive_int(fps, "fps"), _number(dpi, "dpi", low=10)
+    fps, dpi = _positive_int(fps, "fps"), _number(dpi, "dpi", low=10, high=1200)
     animation.save(_figure_path(name, ".gif"), writer=PillowWriter(fps=fps), dpi=dpi)
 
 
@@ -1495,11 +1500,11 @@ def plot_decision_boundary(model, X, t, ax=None, resolution=200, margin=0.5):
     x1, x2 = np.meshgrid(np.linspace(x1_min, x1_max, resolution),
                          np.linspace(x2_min, x2_max, resolution))
     classes = model.predict(np.vstack([x1.ravel(), x2.ravel()])).reshape(x1.shape)
-    levels = np.arange(model.n_classes + 1) - 0.5
-    ax.contourf(x1, x2, classes, levels=levels, cmap="coolwarm", alpha=0.25)
+    colours = plt.get_cmap("coolwarm")(np.arange(model.n_classes) / max(model.n_classes - 1, 1))
+    levels = np.arange(model.n_classes + 1) - 0.5          # class k's region: k - 1/2 to k + 1/2
+    ax.contourf(x1, x2, classes, levels=levels, colors=colours, alpha=0.25)
     ax.scatter(X[0], X[1], c=t, cmap="coolwarm", s=14, edgecolors="k", linewidths=0.3,
                vmin=0, vmax=model.n_classes - 1)
-    colours = plt.get_cmap("coolwarm")(np.arange(model.n_classes) / max(model.n_classes - 1, 1))
     ax.legend(handles=[plt.Line2D([], [], ls="", marker="o", markersize=4, markerfacecolor=c,
                                   markeredgecolor="k", markeredgewidth=0.3, label=f"class {k}")
                        for k, c in enumerate(colours)],
@@ -1636,9 +1641,9 @@ def _check_activation(name):
     return name
 
 
-def _check_linear(n_in, n_out, rng, dtype):
+def _check_linear(n_in, n_out, rng, dtype, bias):
     return (_positive_int(n_in, "n_in", _MAX_WIDTH), _positive_int(n_out, "n_out", _MAX_WIDTH),
-            _as_rng(rng), _as_float_dtype(dtype))
+            _as_rng(rng), _as_float_dtype(dtype), _check_bool(bias, "bias"))
 
 
 def _check_batch_norm(n_units, dtype):
@@ -1830,6 +1835,14 @@ def _check_finite_statistics(model):
                                  f"would not be finite): the activations have grown too large")
 
 
+def _check_finite_losses(mean_loss):
+    """A finite mean proves every per-sample loss finite."""
+    if not np.isfinite(mean_loss):
+        raise FloatingPointError(f"the loss is {float(mean_loss)} (the logits are finite but so far "
+                                 f"apart that log sum exp(z) - z_t overflows: are the weights "
+                                 f"far too large?)")
+
+
 def _check_finite_loss(loss, model):
     if not np.isfinite(loss):
         with np.errstate(over="ignore", invalid="ignore"):
@@ -1843,15 +1856,36 @@ def _check_finite_loss(loss, model):
     return loss
 
 
-def _check_finite_step(model, epoch, optimizer):
-    """After a step: only a step lr * dP that overflows makes a parameter non-finite."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        bad = [f"{name}{l}" for l, name, P, _ in model.parameters() if not np.isfinite(P.sum())]
-    if bad:
+@contextlib.contextmanager
+def _named_divergence(epoch, optimizer, last_loss, where=""):
+    """Inside train(): a FloatingPointError names the epoch, the learning rate and the last
+    finite batch loss (last_loss() returns it, or None)."""
+    try:
+        yield
+    except FloatingPointError as error:
+        before = ("no batch loss was finite" if last_loss() is None
+                  else f"the last finite batch loss was {last_loss():.4g}")
         raise FloatingPointError(f"training diverged in epoch {epoch} with learning rate "
-                                 f"{optimizer.lr:g}: the step lr * dP overflowed, and the "
-                                 f"parameters {', '.join(bad)} are no longer finite. "
-                                 f"Try a smaller learning rate.")
+                                 f"{optimizer.lr:g} ({before}){where}: {error}. "
+                                 f"Try a smaller learning rate.") from None
+
+
+def _check_finite(model, what):
+    """After backward() ("gradients") or a step ("parameters"): one sum per array, and a
+    closer look only when a sum is not finite (a sum of finite entries can overflow).
+    Only a step lr * dP that overflows makes a parameter non-finite."""
+    bad = []
+    for l, name, P, dP in model.parameters():
+        array = dP if what == "gradients" else P
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = np.isfinite(array.sum()) or np.isfinite(array).all()
+        if not finite:
+            bad.append(f"d{name}{l}" if what == "gradients" else f"{name}{l}")
+    if bad and what == "gradients":
+        raise FloatingPointError(f"the gradients {', '.join(bad)} are not finite")
+    if bad:
+        raise FloatingPointError(f"the step lr * dP overflowed, and the parameters "
+                                 f"{', '.join(bad)} are no longer finite")
 
 
 class _restored_on_failure:
@@ -1873,15 +1907,6 @@ class _restored_on_failure:
         else:
             self.model._pass_arrays = {(l, name): P for l, name, P, _ in self.model.parameters()}
         return False
-
-
-def _check_finite_gradients(model):
-    """One sum per gradient: a finite sum proves every entry finite (and costs far less
-    than the products that made it)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        bad = [f"d{name}{l}" for l, name, _, dP in model.parameters() if not np.isfinite(dP.sum())]
-    if bad:
-        raise FloatingPointError(f"the gradients {', '.join(bad)} are not finite")
 
 
 def _check_backward_ready(model):
@@ -1943,10 +1968,14 @@ def _check_layer_input(X, W, name="X"):
     """X as an array of W's dtype, shape (W's columns, n); its values are not checked
     (inside a diverging model they must reach the model's own finiteness check)."""
     _reject_masked(X, name)
-    kind = np.asarray(X).dtype.kind
-    if kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got an array of dtype {np.asarray(X).dtype}")
-    X = np.asarray(X, dtype=W.dtype)     # no copy when X already has W's dtype
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got an array of dtype {X.dtype}")
+    if (X.dtype.kind == "f" and X.dtype.itemsize > W.dtype.itemsize and X.size
+            and np.nanmax(np.abs(X)) > np.finfo(W.dtype).max):
+        raise ValueError(f"{name} holds values beyond the range of {W.dtype} "
+                         f"(largest magnitude {np.nanmax(np.abs(X)):.3g})")
+    X = X.astype(W.dtype, copy=False)
     if X.ndim != 2 or X.shape[0] != W.shape[1]:
         raise ValueError(f"{name} has shape {X.shape}, this layer expects ({W.shape[1]}, n) "
                          f"({name} is units x samples; did you mean {name}.T?)")
@@ -2109,6 +2138,7 @@ def _check_results(results, seeds):
     """repeat_over_seeds: every run(seed) gave real numbers of one shape; one array."""
     arrays = []
     for seed, result in zip(seeds, results):
+        _reject_masked(result, f"run({seed})'s result")
         try:
             array = np.asarray(result) if not isinstance(result, (str, bytes)) else None
         except ValueError:                      # a ragged list
@@ -2129,9 +2159,13 @@ def _check_sample(values):
         raise TypeError(f"values must be numbers, got {_type_name(values)} {values!r}")
     _reject_masked(values, "values")
     try:
-        values = np.asarray(values, dtype=np.float64).ravel()
-    except (TypeError, ValueError):
-        raise TypeError(f"values must be numbers, got {values!r}") from None
+        raw = np.asarray(values)
+    except ValueError:                          # a ragged list
+        raw = np.asarray(None)
+    if not (raw.dtype.kind in "biuf" or raw.dtype.kind == "O" and raw.size
+            and all(isinstance(value, Real) for value in raw.ravel())):
+        raise TypeError(f"values must be numbers, got {_type_name(values)} {values!r}")
+    values = raw.astype(np.float64).ravel()
     if values.size == 0:
         raise ValueError("values is empty: mean_sd needs at least one value")
     if not np.isfinite(values).all():
@@ -2253,7 +2287,7 @@ def _check_plot(model, X, t, resolution, margin):
                          f"this one has {model.units[0]}")
     X = _check_X(X, 2, np.float64)
     t = _check_labels(t, model.n_classes, n=X.shape[1])
-    resolution = _positive_int(resolution, "resolution")
+    resolution = _positive_int(resolution, "resolution", high=5000)
     if resolution < 2:
         raise ValueError(f"resolution must be at least 2 (grid points per axis), got {resolution}")
     margin = _number(margin, "margin", low=0)

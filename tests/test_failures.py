@@ -40,7 +40,8 @@ def test_a_too_large_learning_rate_stops_training_loudly():
     model = nn.NNClassifier([64, 32, 10], rng=0)
     optimizer = nn.SGD(model, 1e3)
     with pytest.raises(FloatingPointError,
-                       match=r"training diverged in epoch \d+ with learning rate 1000: .*not finite"):
+                       match=r"training diverged in epoch \d+ with learning rate 1000 \(the last "
+                             r"finite batch loss was \S+\): .*not finite"):
         nn.train(model, digits["X_train"], digits["t_train"], optimizer, epochs=5, batch_size=32,
                  rng=0)
 
@@ -56,7 +57,8 @@ def test_a_loss_that_overflows_stops_training_with_finite_parameters():
 
 
 def test_divergence_warns_nothing_and_stops_before_a_non_finite_step():
-    """Weights near the float64 limit: the gradients overflow before the loss does."""
+    """A learning rate of 1e150: after the first step the logits overflow; every step
+    taken started from finite parameters, and none was taken after the overflow."""
     X, t = data(4, 40, 3, 11)
     model = nn.NNClassifier([4, 16, 16, 3], rng=11)
     steps = []
@@ -69,7 +71,41 @@ def test_divergence_warns_nothing_and_stops_before_a_non_finite_step():
     with pytest.raises(FloatingPointError, match="training diverged"):
         nn.train(model, X, t, Recording(model, 1e150), epochs=20, batch_size=8, rng=0)
     # pytest turns warnings into errors here: none was emitted on the way
+    assert steps and all(all(finite) for finite in steps)
     assert all(np.isfinite(P).all() for _, _, P, _ in model.parameters())
+
+
+def test_gradients_that_overflow_stop_training_before_the_step():
+    """tanh saturates, so the loss stays finite while dW_1 = dZ_1 X^T overflows."""
+    model = nn.NNClassifier([1, 1, 2], activation="tanh", rng=0)
+    model.layers[0].W[...] = 1e-300
+    model.layers[1].W[...] = [[1e300], [-1e300]]
+    X, t = np.full((1, 4), 1e300), np.array([0, 1, 0, 1])
+    before = [P.copy() for _, _, P, _ in model.parameters()]
+    with pytest.raises(FloatingPointError, match=r"training diverged in epoch 1 with learning rate "
+                       r"0.001 \(the last finite batch loss was 7.616e\+299\): the gradients dW1 are not finite"):
+        nn.train(model, X, t, nn.SGD(model, 1e-3), epochs=1, batch_size=4, rng=0)
+    for old, (_, _, P, _) in zip(before, model.parameters()):
+        np.testing.assert_array_equal(old, P)          # no step was taken
+
+
+def test_divergence_in_the_validation_pass_names_the_epoch():
+    from sklearn.datasets import make_moons
+    X, t = make_moons(200, noise=0.2, random_state=0)
+    X = X.T
+    model = nn.NNClassifier([2, 16, 16, 2], rng=0)
+    with pytest.raises(FloatingPointError, match=r"training diverged in epoch \d+ with learning rate "
+                       r"1e\+30 \(the last finite batch loss was \S+\); on the validation data: "
+                       r"the logits are not finite"):
+        nn.train(model, X, t, nn.SGD(model, 1e30), epochs=5, batch_size=200, X_val=X, t_val=t)
+
+
+def test_finite_parameters_near_the_limit_are_not_called_diverged():
+    """A sum of finite entries can overflow: train() looks closer before it complains."""
+    model = nn.NNClassifier([1, 2], rng=0)
+    model.layers[0].b[...] = 1e308
+    history = nn.train(model, np.ones((1, 4)), [0, 1, 0, 1], nn.SGD(model, 0.1), 1, 4, rng=0)
+    assert np.isfinite(history["loss"]).all() and np.all(model.layers[0].b == 1e308)
 
 
 def test_loss_and_predict_on_overflowing_inputs_raise():
@@ -683,7 +719,10 @@ def test_float32_dropout_stays_float32():
     (lambda ax: nn.plot_decision_boundary(nn.NNClassifier([2, 2]), np.zeros((2, 3)), [0, 1, 0],
                                           ax=ax, resolution=1), "resolution must be at least 2"),
     (lambda ax: nn.save_fig("x" * 200), "at most 100 characters"),
-    (lambda ax: nn.save_fig("x", dpi=0), "dpi must be a number >= 10, got 0"),
+    (lambda ax: nn.save_fig("x", dpi=0), r"dpi must lie in \[10, 1200\], got 0"),
+    (lambda ax: nn.save_fig("x", dpi=1e5), r"dpi must lie in \[10, 1200\], got 100000"),
+    (lambda ax: nn.plot_decision_boundary(nn.NNClassifier([2, 2]), np.zeros((2, 3)), [0, 1, 0],
+                                          ax=ax, resolution=50_000), "resolution must be at most 5000"),
 ])
 def test_figure_helpers_refuse_bad_sizes(call, message, tmp_path, monkeypatch):
     import matplotlib.pyplot as plt

@@ -306,6 +306,10 @@ def test_plot_decision_boundary_colours_by_prediction():
             pure = np.array([np.all(c == c[0]) for c in corners])    # cells not cut by the boundary
             assert np.all(inside[pure] == (predicted[pure] == k)), f"class {k}"
             assert inside[pure].any(), f"class {k} is never coloured"
+            # ... in the colour of class k's points (the shading is only more transparent)
+            shade = contour.get_facecolor()[k]
+            np.testing.assert_allclose(shade[:3], ax.collections[-1].to_rgba(k)[:3], atol=1e-12,
+                                       err_msg=f"class {k}'s region has another colour than its points")
         scatter = ax.collections[-1]
         np.testing.assert_array_equal(scatter.get_array(), t)          # the points keep their labels
         legend = ax.get_legend()                                          # and a key says which is which
