@@ -1113,9 +1113,10 @@ def grade_adam_step(fn):
                   f"and a returned array is not used")
             return False
         if np.array_equal(P, before):           # m or v moved, P did not
-            variants = {"a zero step: change P in place (P -= ..., not P = P - ...), using m and v "
-                        "after this step's update (before it, at step 1, they are 0)":
-                        np.zeros_like(P)}
+            why = ("P = P - ... makes a new array: write P -= ..." if k > 1 else
+                   "either P = P - ... made a new array (write P -= ...), or the step used m and v "
+                   "before this step's update, when at step 1 they are still 0 (update them first)")
+            variants = {f"a zero step: P did not change; {why}": np.zeros_like(P)}
         unchanged = "the array as it was before the step: update it in place ({0} *= {1}; {0} += ...)"
         nonfinite = "a division by zero? with k = 1, 2, ... the corrections 1 - beta^k are never 0"
         results += [_grade_part(f"step {k}: m", m, ref_m, None,

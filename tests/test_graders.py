@@ -407,7 +407,10 @@ def test_an_adam_step_that_rebinds_P_is_told_so(capsys):
 
     passed, out = grade(nn.grade_adam_step, adam_step, capsys)
     assert not passed
-    assert "step 1: P's update: WRONG (relative error 1): it equals a zero step: change P in place (P -= ..., not P = P - ...)" in out, out
+    assert ("step 1: P's update: WRONG (relative error 1): it equals a zero step: P did not change; "
+            "either P = P - ... made a new array (write P -= ...), or the step used m and v") in out, out
+    assert ("step 2: P's update: WRONG (relative error 1): it equals a zero step: P did not change; "
+            "P = P - ... makes a new array: write P -= ...") in out, out
     assert "step 1: m: correct" in out and "not attempted" not in out, out
 
 
@@ -421,7 +424,8 @@ def test_an_adam_step_that_uses_m_and_v_before_updating_them(capsys):
 
     passed, out = grade(nn.grade_adam_step, adam_step, capsys)
     assert not passed
-    assert "step 1: P's update: WRONG (relative error 1): it equals a zero step" in out, out
+    assert ("step 1: P's update: WRONG (relative error 1): it equals a zero step: P did not change; "
+            "either") in out and "when at step 1 they are still 0 (update them first)" in out, out
     assert ("step 2: P's update: WRONG (relative error 0.52): it equals the step from m and v as "
             "they were before this step: update m and v first") in out, out
     assert "step 2: m: correct" in out and "step 2: v: correct" in out, out
