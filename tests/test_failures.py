@@ -532,7 +532,8 @@ def test_a_step_that_overflows_is_reported_without_warnings():
     X, t = data(4, 40, 3, 1)
     model = nn.NNClassifier([4, 8, 3], rng=1)
     with _no_warnings():
-        with pytest.raises(FloatingPointError, match=r"the step lr \* dP overflowed"):
+        with pytest.raises(FloatingPointError, match=r"training diverged in epoch \d with learning rate "
+                           r"1.7e\+308 \(the last finite batch loss was \S+\): the step lr \* dP overflowed"):
             nn.train(model, X * 1e3, t, nn.SGD(model, 1.7e308), epochs=2, batch_size=8, rng=0)
 
 
@@ -722,7 +723,7 @@ def test_float32_dropout_stays_float32():
     (lambda ax: nn.save_fig("x", dpi=0), r"dpi must lie in \[10, 1200\], got 0"),
     (lambda ax: nn.save_fig("x", dpi=1e5), r"dpi must lie in \[10, 1200\], got 100000"),
     (lambda ax: nn.plot_decision_boundary(nn.NNClassifier([2, 2]), np.zeros((2, 3)), [0, 1, 0],
-                                          ax=ax, resolution=50_000), "resolution must be at most 5000"),
+                                          ax=ax, resolution=2001), "resolution must be at most 2000"),
 ])
 def test_figure_helpers_refuse_bad_sizes(call, message, tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
@@ -986,3 +987,66 @@ def test_backward_names_a_bias_removed_after_the_pass():
 def test_repeat_over_seeds_names_a_ragged_result():
     with pytest.raises(ValueError, match=r"run\(0\) must return a number or an array of a fixed shape, got a ragged tuple"):
         nn.repeat_over_seeds(lambda seed: (0.9, [1.0, 0.5]), 2)
+
+
+# ---------------------------------------------------------------------------
+# Round 5: checks added after a review of the module's changes
+# ---------------------------------------------------------------------------
+
+def test_a_first_loss_that_fails_does_not_blame_the_learning_rate():
+    model = nn.NNClassifier([3, 4, 2], rng=0)
+    with pytest.raises(FloatingPointError, match=r"training failed before its first step: the logits "
+                       r"are not finite .*The learning rate is not the cause: look at the input X"):
+        nn.train(model, np.full((3, 4), 1e308), [0, 1, 0, 1], nn.SGD(model, 0.1), 1, 2, rng=0)
+
+
+@pytest.mark.parametrize("layer", [lambda: nn.Linear(2, 3, rng=0, dtype=np.float32),
+                                   lambda: nn.BatchNorm(2, np.float32)])
+def test_a_layer_refuses_finite_inputs_its_dtype_cannot_hold(layer, capsys):
+    with pytest.raises(ValueError, match=r"holds values beyond the range of float32 "
+                                         r"\(largest magnitude 1e\+300\)"):
+        layer()(np.array([[1e300], [1.0]]))
+    layer()(np.array([[3.40282356e38], [1.0]]))       # rounds to float32's largest finite value
+    with _no_warnings():                               # NaN passes on to the model's own checks
+        assert np.isnan(layer()(np.array([[np.nan], [np.nan]]))).all()
+
+
+def test_sigmoid_keeps_float16():
+    Z = np.array([-1.0, 0.0, 2.0], dtype=np.float16)
+    assert nn.sigmoid(Z).dtype == np.float16 and nn.d_sigmoid(Z).dtype == np.float16
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: nn.Linear(2, 3, rng=0, bias="no"), "bias must be True or False, got 'no'"),
+    (lambda: nn.Linear(2, 3, rng=0)(np.ones((2, 1)), cache="no"), "cache must be True or False, got 'no'"),
+    (lambda: nn.mean_sd(None), "values must be numbers, got NoneType None"),
+    (lambda: nn.mean_sd(["0.9", "0.8"]), r"values must be numbers, got list \['0.9', '0.8'\]"),
+    (lambda: nn.mean_sd([None, 1]), r"values must be numbers, got list \[None, 1\]"),
+    (lambda: nn.repeat_over_seeds(lambda seed: np.ma.array([1.0, 2.0], mask=[0, 1]), 2),
+     r"run\(0\)'s result is a masked array"),
+])
+def test_round_5_argument_checks(call, message):
+    with pytest.raises(TypeError, match=message):
+        call()
+
+
+def test_mean_sd_takes_any_real_numbers():
+    from decimal import Decimal
+    from fractions import Fraction
+    assert nn.mean_sd([Decimal("0.5"), Decimal("0.25")]) == "0.375 +/- 0.177"
+    assert nn.mean_sd([Fraction(1, 2), 1]) == "0.750 +/- 0.354"
+    with pytest.raises(ValueError, match="values is empty"):
+        nn.mean_sd(np.array([], dtype=object))
+
+
+def test_save_animation_caps_its_dpi(tmp_path, monkeypatch):
+    from matplotlib.animation import Animation
+
+    class Unrendered(Animation):
+        def __init__(self):                     # never drawn: only the arguments are checked
+            pass
+
+    monkeypatch.setenv("NN_FROM_SCRATCH_FIGURES", str(tmp_path))
+    with pytest.raises(ValueError, match=r"dpi must lie in \[10, 1200\], got 100000"):
+        nn.save_animation(Unrendered(), "x", dpi=1e5)
+    assert not list(tmp_path.iterdir())
