@@ -1892,18 +1892,20 @@ def _check_finite(model, what):
     """After backward() ("gradients") or a step ("parameters"): one sum per array, and a
     closer look only when a sum is not finite (a sum of finite entries can overflow).
     Only a step lr * dP that overflows makes a parameter non-finite."""
-    bad = []
-    for l, name, P, dP in model.parameters():
-        array = dP if what == "gradients" else P
-        with np.errstate(over="ignore", invalid="ignore"):
-            finite = np.isfinite(array.sum()) or np.isfinite(array).all()
-        if not finite:
-            bad.append(f"d{name}{l}" if what == "gradients" else f"{name}{l}")
-    if bad and what == "gradients":
+    gradients = what == "gradients"
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad = [f"d{name}{l}" if gradients else f"{name}{l}"
+               for l, name, P, dP in model.parameters()
+               if not _all_finite(dP if gradients else P)]
+    if bad and gradients:
         raise FloatingPointError(f"the gradients {', '.join(bad)} are not finite")
     if bad:
         raise FloatingPointError(f"the step lr * dP overflowed, and the parameters "
                                  f"{', '.join(bad)} are no longer finite")
+
+
+def _all_finite(array):
+    return np.isfinite(array.sum()) or np.isfinite(array).all()
 
 
 class _restored_on_failure:
