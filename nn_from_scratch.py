@@ -438,9 +438,10 @@ class NNClassifier:
         with _restored_on_failure(self):
             Z_L = self._forward(X, training=True)
             loss, self.dZ_L = softmax_cross_entropy(Z_L, t)
-            if self.l2:
+            if self.l2:                         # the data term is finite: checked above
                 loss += self.l2 / 2 * sum(float(np.vdot(layer.W, layer.W)) for layer in self.layers)
-            return _check_finite_loss(loss, self)
+                _check_finite_penalty(loss)
+            return loss
 
     def backward(self):
         """Backpropagate the mini-batch of the last loss() (01_derivation, section 6).
@@ -1858,17 +1859,11 @@ def _check_finite_losses(mean_loss):
                                  f"far too large?)")
 
 
-def _check_finite_loss(loss, model):
+def _check_finite_penalty(loss):
+    """softmax_cross_entropy has checked the data term: what overflows here is the penalty."""
     if not np.isfinite(loss):
-        with np.errstate(over="ignore", invalid="ignore"):
-            penalty = (model.l2 / 2 * sum(np.vdot(layer.W, layer.W) for layer in model.layers)
-                       if model.l2 else 0.0)
-        cause = ("the L2 penalty overflows: the weights have grown beyond "
-                 f"{np.finfo(model.dtype).max:.3g} squared" if not np.isfinite(penalty) else
-                 "the logits are finite but so far apart that log sum exp(z) - z_t overflows: "
-                 "the weights have grown far too large")
-        raise FloatingPointError(f"the loss is {loss} ({cause})")
-    return loss
+        raise FloatingPointError(f"the loss is {loss} (the L2 penalty (l2 / 2) sum ||W_l||^2 "
+                                 f"overflows: the weights have grown far too large)")
 
 
 @contextlib.contextmanager

@@ -505,6 +505,14 @@ def test_an_overflowing_loss_without_l2_does_not_blame_the_penalty():
     assert "L2" not in str(error.value)
 
 
+def test_an_overflowing_penalty_is_named():
+    model = nn.NNClassifier([1, 2], rng=0, l2=1.0)
+    model.layers[0].W[...] = [[1e200], [1e-3]]
+    with pytest.raises(FloatingPointError, match=r"the loss is inf \(the L2 penalty \(l2 / 2\) "
+                                                 r"sum \|\|W_l\|\|\^2 overflows"):
+        model.loss(np.zeros((1, 1)), [1])
+
+
 def test_a_failed_training_pass_leaves_the_running_statistics_alone():
     X, t = data(3, 6, 2, 0)
     model = nn.NNClassifier([3, 4, 4, 2], rng=0, batch_norm=True)
