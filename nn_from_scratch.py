@@ -32,10 +32,11 @@ import inspect
 import itertools
 import os
 import re
+import sys
 import sysconfig
 import traceback
 import zipfile
-from collections import namedtuple
+from collections import Counter, namedtuple
 from decimal import Decimal
 from numbers import Integral, Real
 from os import PathLike
@@ -140,7 +141,8 @@ def log_sum_exp(Z):
     """
     Z = _check_logits(Z)
     m = Z.max(axis=0, keepdims=True)
-    return m + np.log(np.exp(Z - m).sum(axis=0, keepdims=True))
+    with np.errstate(over="ignore"):    # z_k - m beyond the float range is -inf: exp gives 0
+        return m + np.log(np.exp(Z - m).sum(axis=0, keepdims=True))
 
 
 def softmax(Z):
@@ -151,7 +153,8 @@ def softmax(Z):
     costs a relative error of about eps |m| for large logits.)
     """
     Z = _check_logits(Z)
-    E = np.exp(Z - Z.max(axis=0, keepdims=True))
+    with np.errstate(over="ignore"):    # z_k - m beyond the float range is -inf: exp gives 0
+        E = np.exp(Z - Z.max(axis=0, keepdims=True))
     return E / E.sum(axis=0, keepdims=True)
 
 
@@ -318,9 +321,8 @@ class NNClassifier:
 
     def __init__(self, units, rng=None, dtype=np.float64, l2=0.0, dropout=0.0,
                  activation="relu", batch_norm=False):
-        self.units = _check_units(units)
-        self.n_classes = self.units[-1]
-        self.dtype = _as_float_dtype(dtype)
+        self._units = _check_units(units)
+        self._dtype = _as_float_dtype(dtype)
         self.rng = rng
         self.activation = activation      # the properties below check these four
         self.l2 = l2
@@ -346,15 +348,16 @@ class NNClassifier:
     def rng(self, rng):
         self._rng = _as_rng(rng)
 
-    @property
-    def batch_norm(self):
-        """Fixed when the model is built: it decides which layers and parameters exist."""
-        return self._batch_norm
+    # units, dtype and batch_norm decide which layers and parameters exist, and their
+    # shapes and dtype: they are fixed when the model is built.
+    units = property(lambda self: self._units, lambda self, value: _fixed("units"))
+    dtype = property(lambda self: self._dtype, lambda self, value: _fixed("dtype"))
+    batch_norm = property(lambda self: self._batch_norm, lambda self, value: _fixed("batch_norm"))
 
-    @batch_norm.setter
-    def batch_norm(self, value):
-        raise AttributeError("batch_norm is fixed when the model is built (it decides the "
-                             "layers' parameters): build a new NNClassifier(..., batch_norm=...)")
+    @property
+    def n_classes(self):
+        """K, the width of the output layer."""
+        return self._units[-1]
 
     @property
     def activation(self):
@@ -553,7 +556,11 @@ class NNClassifier:
 # ============================================================================
 
 class SGD:
-    """Gradient descent on the mini-batch gradient:  P <- P - lr dP  for every parameter P."""
+    """Gradient descent on the mini-batch gradient:  P <- P - lr dP  for every parameter P.
+
+    Giving an optimizer another model (optimizer.model = other) starts it afresh: the
+    state of Momentum and Adam belongs to the old model's parameters.
+    """
 
     def __init__(self, model, lr):
         self.model = model
@@ -565,7 +572,13 @@ class SGD:
 
     @model.setter
     def model(self, model):
-        self._model = _check_new_model(self, model)
+        model = _check_new_model(self, model)
+        if model is not getattr(self, "_model", model):
+            self._forget_state()
+        self._model = model
+
+    def _forget_state(self):
+        """Plain gradient descent keeps no state."""
 
     lr = _setting("lr", low=0, low_open=True)
 
@@ -587,6 +600,9 @@ class Momentum(SGD):
     def __init__(self, model, lr, beta=0.9):
         super().__init__(model, lr)
         self.beta = beta
+        self.velocity = None
+
+    def _forget_state(self):
         self.velocity = None
 
     beta = _setting("beta", low=0, below=1)
@@ -618,6 +634,10 @@ class Adam(SGD):
     def __init__(self, model, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(model, lr)
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.m = self.v = None
+        self.k = 0
+
+    def _forget_state(self):
         self.m = self.v = None
         self.k = 0
 
@@ -680,7 +700,7 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
 
     Raises FloatingPointError, naming the epoch, the learning rate and the last finite
     batch loss, when a loss (training or validation) or a gradient stops being finite
-    (or, if the very first loss is not finite, saying that the input or the initial
+    (or, if that happens before the first step, saying that the input or the initial
     weights are the cause). No step is taken with a non-finite gradient, so the
     parameters stay finite: they are those of the last step, whose loss overflowed or
     whose gradients did. (Only a learning rate so large that lr * dP itself overflows,
@@ -695,12 +715,13 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
     if X_val is not None:
         history.update(val_loss=[], val_accuracy=[])
     last_loss = None                            # the last finite batch loss, for the error
+    stepped = False                             # before the first step, lr is not to blame
     for epoch in range(1, epochs + 1):
         order = rng.permutation(N)
         total = 0.0
         for start in range(0, N, batch_size):
             batch = order[start:start + batch_size]
-            with _named_divergence(epoch, optimizer, lambda: last_loss):
+            with _named_divergence(epoch, optimizer, lambda: last_loss if stepped else None):
                 loss = model.loss(X[:, batch], t[batch])
                 last_loss = loss
                 with np.errstate(over="ignore", invalid="ignore"):   # checked on the next line
@@ -708,6 +729,7 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
                 _check_finite(model, "gradients")
                 with np.errstate(over="ignore", invalid="ignore"):   # checked on the next line
                     optimizer.step()
+                stepped = True
                 _check_finite(model, "parameters")
             total += loss * len(batch)          # the last batch may be smaller
         history["loss"].append(total / N)
@@ -948,9 +970,8 @@ def grade_backward(fn):
         layer.b[...] = rng.uniform(0.1, 0.3, layer.b.shape)
     X, t = rng.standard_normal((4, 8)), rng.integers(0, 3, size=8)
     model.loss(X, t)
-    given, calls = model.copy(), []
-    given.backward = lambda: calls.append(NNClassifier.backward(given))     # recorded, then done
-    got = _attempt("backward", fn, given)
+    with _counting_calls(NNClassifier, "backward") as calls:
+        got = _attempt("backward", fn, model.copy())
     if calls:
         print("backward: your function calls model.backward(), the module's own backward pass: "
               "write the pass yourself, from model.dZ_L and each layer's cache")
@@ -994,6 +1015,22 @@ def grade_backward(fn):
     return _summary("backward", results)
 
 
+@contextlib.contextmanager
+def _counting_calls(owner, name):
+    """While a learner's function runs, owner.name (the module's own answer to the
+    exercise) still works, but every call is counted: the grader then says so."""
+    original, calls = getattr(owner, name), []
+
+    def counted(*args, **kwargs):
+        calls.append(name)
+        return original(*args, **kwargs)
+    setattr(owner, name, counted)
+    try:
+        yield calls
+    finally:
+        setattr(owner, name, original)
+
+
 def _backward_without_relu_mask(model):
     """The typical mistake: backpropagate through W^T but forget f'(Z)."""
     dZ, grads = model.dZ_L, []
@@ -1033,8 +1070,13 @@ def grade_training_loop(fn):
         runs = [(what, fix, _training_variant(start, X, t, lr, epochs, batch_size, seed, **how))
                 for what, fix, how in mistakes]
         learner = start.copy()
-        got = _attempt("train_loop", fn, learner, X.copy(), t.copy(), SGD(learner, lr), epochs,
-                       batch_size, rng, case=case)
+        with _counting_calls(sys.modules[__name__], "train") as calls:
+            got = _attempt("train_loop", fn, learner, X.copy(), t.copy(), SGD(learner, lr),
+                           epochs, batch_size, rng, case=case)
+        if calls:
+            print("train_loop: your function calls nn.train, the module's own loop: write the "
+                  "loop yourself, with model.loss, model.backward() and optimizer.step()")
+            return False
         results.append(_grade_part(f"{case}: epoch losses", got, history["loss"], None,
                                    {f"the losses of training {what}: {fix}": losses
                                     for what, fix, (losses, _) in runs},
@@ -1575,11 +1617,18 @@ def _positive_int(value, name, high=None):
     if value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value}")
     if high is not None and value > high:
-        raise ValueError(f"{name} must be at most {high}, got {value}")
+        shown = repr(value) if len(repr(value)) <= 20 else f"{repr(value)[:20]}..."
+        raise ValueError(f"{name} must be at most {high}, got {shown}")
     return int(value)
 
 
 _MAX_WIDTH = 10**7                      # units per layer or classes: far beyond memory already
+
+
+def _fixed(name):
+    call = "NNClassifier(units, ...)" if name == "units" else f"NNClassifier(..., {name}=...)"
+    raise AttributeError(f"{name} is fixed when the model is built (it decides the layers and "
+                         f"their parameters): build a new {call}")
 
 
 def _check_bool(value, name):
@@ -1756,9 +1805,16 @@ def _check_X(X, n_rows, dtype, name="X"):
     if not np.isfinite(total) and not np.isfinite(X).all():
         if np.isfinite(original).all():
             raise ValueError(f"{name} holds values beyond the range of {dtype} "
-                             f"(largest magnitude {np.abs(original).max():.3g})")
+                             f"(largest magnitude {_magnitude(np.abs(original).max())})")
         raise ValueError(f"{name} contains NaN or inf")
     return X
+
+
+def _magnitude(x):
+    """A number for a message, with 3 significant digits, even a longdouble beyond float64."""
+    if np.isfinite(float(x)):
+        return f"{float(x):.3g}"
+    return np.format_float_scientific(x, precision=2, trim="-")
 
 
 def _check_labels(t, n_classes, n=None, name="t"):
@@ -1869,11 +1925,11 @@ def _check_finite_penalty(loss):
 @contextlib.contextmanager
 def _named_divergence(epoch, optimizer, last_loss, where=""):
     """Inside train(): a FloatingPointError names the epoch, the learning rate and the last
-    finite batch loss (last_loss() returns it, or None before the first one)."""
+    finite batch loss (last_loss() returns it, or None before the first step)."""
     try:
         yield
     except FloatingPointError as error:
-        if last_loss() is None:                 # the very first loss: no step was taken
+        if last_loss() is None:                 # the first loss or gradients: no step taken
             raise FloatingPointError(f"training failed before its first step: {error}. The "
                                      f"learning rate is not the cause: look at the input X "
                                      f"and the initial weights") from None
@@ -2090,6 +2146,15 @@ def _check_state(params, state, name):
                              f"parameter, got {got} (for another model, create a new optimizer)")
 
 
+def _check_optimizer_state(optimizer):
+    """train(): momentum's or Adam's state, if a step has made it, still fits the model."""
+    params = [(P, dP) for _, _, P, dP in optimizer.model.parameters()]
+    for name in ("velocity", "m", "v"):
+        state = getattr(optimizer, name, None)
+        if state is not None:
+            _check_state(params, state, name)
+
+
 def _check_new_model(optimizer, model):
     """The model an optimizer is given, with every number setting the optimizer already
     has checked again as the float that model computes with."""
@@ -2119,6 +2184,7 @@ def _check_training(model, X, t, optimizer, epochs, batch_size, X_val, t_val, ca
     if optimizer.model is not model:
         raise ValueError("optimizer must update the model being trained: build it with this "
                          "model, e.g. optimizer = nn.SGD(model, lr) after model = ...")
+    _check_optimizer_state(optimizer)
     X, t = _check_X_and_labels(X, t, model)
     if (X_val is None) != (t_val is None):
         raise ValueError("give both X_val and t_val, or neither")
@@ -2167,6 +2233,9 @@ def _check_results(results, seeds):
         except ValueError:                      # a ragged list
             raise ValueError(f"run({seed}) must return a number or an array of a fixed shape, "
                              f"got a ragged {_type_name(result)}") from None
+        if (array is not None and array.dtype.kind == "O"
+                and all(isinstance(value, (Real, Decimal)) for value in array.ravel())):
+            array = array.astype(np.float64)    # Fraction, Decimal
         if array is None or array.dtype.kind not in "biuf":
             raise TypeError(f"run({seed}) must return a number or an array of numbers, "
                             f"got {_type_name(result)}")
@@ -2187,11 +2256,18 @@ def _check_sample(values):
         raw = np.asarray(None)
     if raw.size == 0:
         raise ValueError("values is empty: mean_sd needs at least one value")
+    if sum(size > 1 for size in raw.shape) > 1:
+        raise ValueError(f"values must be 1-D (say, one number per seed), got an array of "
+                         f"shape {raw.shape}: take one column of it, e.g. results[:, 0]")
     if not (raw.dtype.kind in "biuf" or raw.dtype.kind == "O"
             and all(isinstance(value, (Real, Decimal)) for value in raw.ravel())):
         raise TypeError(f"values must be numbers, got {_type_name(values)} {values!r}")
-    values = raw.astype(np.float64).ravel()
+    with np.errstate(over="ignore"):            # a longdouble beyond float64: reported below
+        values = raw.astype(np.float64).ravel()
     if not np.isfinite(values).all():
+        if raw.dtype.kind in "f" and np.isfinite(raw).all():
+            raise ValueError(f"values as large as {_magnitude(np.abs(raw).max())} are beyond "
+                             f"the range of float64")
         raise ValueError(f"values must be finite, got {values}")
     if np.abs(values).max() > 1e150:
         raise ValueError(f"values as large as {np.abs(values).max():.3g} overflow their mean "
@@ -2200,7 +2276,7 @@ def _check_sample(values):
 
 
 def _check_binomial(p, n):
-    n = _positive_int(n, "n")
+    n = _positive_int(n, "n", 2**53)            # a count of samples, exact as a float
     p = _number(p, "p", low=0)
     if p > 1:
         raise ValueError(f"p is an accuracy and must lie in [0, 1], got {p}")
@@ -2259,6 +2335,9 @@ def _check_digits_split(val_size, test_size, random_state, dtype, n, n_classes):
     if isinstance(random_state, bool) or not isinstance(random_state, Integral):
         raise TypeError(f"random_state must be an int (scikit-learn's seed), "
                         f"got {_type_name(random_state)}")
+    if not 0 <= random_state < 2**32:
+        raise ValueError(f"random_state must be an int in [0, 2^32) (scikit-learn's seed), "
+                         f"got {random_state}")
     for part, size in (("val_size", val_size), ("test_size", test_size),
                        ("1 - val_size - test_size", 1 - val_size - test_size)):
         if size * n < n_classes:
@@ -2349,7 +2428,7 @@ def _read_model_file(cls, path, rng):
     try:
         with zipfile.ZipFile(path) as archive:
             names = [info.filename for info in archive.infolist()]
-            duplicated = sorted({name for name in names if names.count(name) > 1})
+            duplicated = sorted(name for name, count in Counter(names).items() if count > 1)
             if duplicated:
                 raise ValueError(f"{path} is not a model file written by NNClassifier.save: "
                                  f"members {duplicated} appear more than once")

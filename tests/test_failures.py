@@ -82,8 +82,8 @@ def test_gradients_that_overflow_stop_training_before_the_step():
     model.layers[1].W[...] = [[1e300], [-1e300]]
     X, t = np.full((1, 4), 1e300), np.array([0, 1, 0, 1])
     before = [P.copy() for _, _, P, _ in model.parameters()]
-    with pytest.raises(FloatingPointError, match=r"training diverged in epoch 1 with learning rate "
-                       r"0.001 \(the last finite batch loss was 7.616e\+299\): the gradients dW1 are not finite"):
+    with pytest.raises(FloatingPointError, match=r"training failed before its first step: the "
+                       r"gradients dW1 are not finite. The learning rate is not the cause"):
         nn.train(model, X, t, nn.SGD(model, 1e-3), epochs=1, batch_size=4, rng=0)
     for old, (_, _, P, _) in zip(before, model.parameters()):
         np.testing.assert_array_equal(old, P)          # no step was taken
@@ -1058,3 +1058,79 @@ def test_save_animation_caps_its_dpi(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"dpi must lie in \[10, 1200\], got 100000"):
         nn.save_animation(Unrendered(), "x", dpi=1e5)
     assert not list(tmp_path.iterdir())
+
+
+def test_an_optimizer_given_another_model_starts_afresh():
+    X, t = data(3, 8, 2, 0)
+    first, second = nn.NNClassifier([3, 4, 2], rng=0), nn.NNClassifier([3, 4, 2], rng=1)
+    for make in (lambda model: nn.Momentum(model, 0.1), lambda model: nn.Adam(model, 0.01)):
+        moved = make(first)
+        first.loss(X, t)
+        first.backward()
+        moved.step()
+        moved.model = second
+        assert getattr(moved, "velocity", None) is None and getattr(moved, "m", None) is None
+        assert getattr(moved, "k", 0) == 0
+        fresh_model = second.copy()
+        fresh = make(fresh_model)
+        for model, optimizer in ((second, moved), (fresh_model, fresh)):
+            model.loss(X, t)
+            model.backward()
+            optimizer.step()
+        np.testing.assert_array_equal(second.layers[0].W, fresh_model.layers[0].W)
+
+
+def test_train_checks_the_optimizer_state_before_the_first_pass():
+    X, t = data(3, 8, 2, 0)
+    small = nn.NNClassifier([3, 4, 2], rng=0)
+    optimizer = nn.Momentum(small, 0.1)
+    small.loss(X, t)
+    small.backward()
+    optimizer.step()
+    model = nn.NNClassifier([3, 5, 5, 2], rng=0, batch_norm=True, dropout=0.2)
+    optimizer._model = model                    # the setter would have started afresh
+    running, state = model.norms[0].running_mean.copy(), model.rng.bit_generator.state
+    with pytest.raises(ValueError, match="velocity no longer matches the model's parameters"):
+        nn.train(model, X, t, optimizer, epochs=1, batch_size=4, rng=0)
+    np.testing.assert_array_equal(model.norms[0].running_mean, running)
+    assert model.rng.bit_generator.state == state
+
+
+@pytest.mark.parametrize("name, value", [("units", [3, 5, 2]), ("dtype", np.float32)])
+def test_units_and_dtype_are_fixed_when_the_model_is_built(name, value):
+    model = nn.NNClassifier([3, 4, 2], rng=0)
+    with pytest.raises(AttributeError, match=f"{name} is fixed when the model is built"):
+        setattr(model, name, value)
+    assert model.units == [3, 4, 2] and model.dtype == np.float64 and model.n_classes == 2
+
+
+def test_softmax_of_finite_logits_beyond_the_float_range_apart_warns_nothing():
+    Z = np.array([[1e308], [-1e308]])
+    with _no_warnings():
+        np.testing.assert_array_equal(nn.softmax(Z), [[1.0], [0.0]])
+        np.testing.assert_array_equal(nn.log_sum_exp(Z), [[1e308]])
+        model = nn.NNClassifier([1, 2], dtype=np.float32, rng=0)
+        model.layers[0].W[...] = [[2e38], [-2e38]]
+        assert model.loss(np.ones((1, 1)), [0]) == 0.0
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: nn.binomial_se(0.5, 10**400), r"n must be at most 9007199254740992, got 10000000000000000000\.\.\."),
+    (lambda: nn.mean_sd(np.ones((3, 2))), r"values must be 1-D \(say, one number per seed\), got an array of shape \(3, 2\)"),
+    (lambda: nn.mean_sd([np.longdouble("1e400"), 1.0]), r"values as large as 1e\+400 are beyond the range of float64"),
+    (lambda: nn.NNClassifier([3, 2]).forward(np.full((3, 2), np.longdouble("1e400"))),
+     r"X holds values beyond the range of float64 \(largest magnitude 1e\+400\)"),
+    (lambda: nn.load_digits_split(random_state=-1), r"random_state must be an int in \[0, 2\^32\)"),
+    (lambda: nn.load_digits_split(random_state=2**40), r"random_state must be an int in \[0, 2\^32\)"),
+])
+def test_numbers_out_of_range_are_named_without_warnings(call, message):
+    with _no_warnings():
+        with pytest.raises(ValueError, match=message):
+            call()
+
+
+def test_results_over_seeds_take_any_real_number_type():
+    from decimal import Decimal
+    np.testing.assert_array_equal(nn.repeat_over_seeds(lambda seed: Fraction(seed, 4), 3), [0, 0.25, 0.5])
+    np.testing.assert_array_equal(nn.repeat_over_seeds(lambda seed: Decimal(seed) / 4, 3), [0, 0.25, 0.5])
+    assert nn.mean_sd(np.array([[0.9], [0.91], [0.89]])) == "0.900 +/- 0.010"

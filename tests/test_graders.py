@@ -815,14 +815,30 @@ def test_a_missing_helper_is_not_called_unattempted(capsys):
            "`raise NotImplementedError`" in out, out
 
 
-def test_calling_the_modules_backward_is_refused(capsys):
+@pytest.mark.parametrize("call", [lambda model: model.backward(),
+                                  lambda model: type(model).backward(model),
+                                  lambda model: nn.NNClassifier.backward(model)])
+def test_calling_the_modules_backward_is_refused(call, capsys):
     def borrowed(model):
-        model.backward()
+        call(model)
         return [(layer.dW, layer.db) for layer in model.layers]
 
+    original = nn.NNClassifier.backward
     passed, out = grade(nn.grade_backward, borrowed, capsys)
     assert not passed
     assert "your function calls model.backward(), the module's own backward pass" in out, out
+    assert nn.NNClassifier.backward is original                 # put back after grading
+
+
+def test_calling_the_modules_training_loop_is_refused(capsys):
+    def borrowed(model, X, t, optimizer, epochs, batch_size, rng):
+        return nn.train(model, X, t, optimizer, epochs, batch_size, rng=rng)["loss"]
+
+    original = nn.train
+    passed, out = grade(nn.grade_training_loop, borrowed, capsys)
+    assert not passed
+    assert out.startswith("train_loop: your function calls nn.train, the module's own loop"), out
+    assert nn.train is original
 
 
 @pytest.mark.parametrize("fn, message", [
