@@ -1197,12 +1197,14 @@ def _adam_reference(P, m, v, dP, k, lr, beta1, beta2, eps):
 @_grader
 def grade_activation_derivative(fn, activation="tanh"):
     """Grade fn(Z) -> f'(Z), elementwise on a (4, 10) array, for one of ACTIVATIONS
-    (away from ReLU's kink at 0)."""
+    (away from ReLU's kink at 0): once in float64, once in float32, whose dtype the
+    answer must keep (02_building_blocks)."""
     _check_callable(fn, "fn")
     f, d_f = ACTIVATIONS[_check_activation(activation)]
     Z = np.concatenate([np.linspace(-5, -0.1, 20), np.linspace(0.1, 5, 20)])
     Z = np.random.default_rng(19).permutation(Z).reshape(4, 10)
     got = _attempt(f"d_{activation}", fn, Z.copy())
+    single = _attempt(f"d_{activation}", fn, Z.astype(np.float32), case="float32")
     numeric = central_difference(lambda: float(np.sum(f(Z))), Z)
     hints = {"relu": {"ReLU itself, not its derivative": relu(Z)},
              "leaky_relu": {"leaky ReLU itself, not its derivative": leaky_relu(Z),
@@ -1211,8 +1213,13 @@ def grade_activation_derivative(fn, activation="tanh"):
                       "tanh(z) itself, not its derivative": np.tanh(Z)},
              "sigmoid": {"sigmoid(z) alone: the factor (1 - sigmoid(z)) is missing": sigmoid(Z),
                          "1 - sigmoid(z): the factor sigmoid(z) is missing": 1 - sigmoid(Z)}}
-    return _summary(f"d_{activation}", [_grade_part(f"{activation}'(z) on a {Z.shape} array", got,
-                                                    d_f(Z), numeric, hints[activation])])
+    Z32 = Z.astype(np.float32)
+    return _summary(f"d_{activation}", [
+        _grade_part(f"{activation}'(z) on a {Z.shape} array", got, d_f(Z), numeric,
+                    hints[activation]),
+        _grade_part(f"{activation}'(z) on the same array in float32", single, d_f(Z32), None,
+                    {description: value.astype(np.float32)
+                     for description, value in hints[activation].items()})])
 
 
 @_grader
@@ -1394,7 +1401,7 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint
         if got.dtype.kind == "c":
             print(f"  {label}: expected real numbers, got complex ones")
             return False
-        answer_dtype = got.dtype                # a float32 answer is told about its precision
+        answer_dtype = got.dtype                # must be the inputs' dtype (02_building_blocks)
         got = got.astype(np.float64)
     except (TypeError, ValueError, OverflowError):
         got = None
@@ -1415,15 +1422,20 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint
               f"{np.abs(expected).max():.3g}")
         return False
     error = relative_error(got, expected)
-    if answer_dtype.kind == "f" and answer_dtype.itemsize < 8:
-        # Right only if it is the right answer rounded to its dtype, whatever the tolerance.
-        rounding = relative_error(expected.astype(answer_dtype).astype(np.float64), expected)
-        tolerance = min(tolerance, 2 * rounding + 1e-15)
-        if error >= tolerance and error < 1e-4:
-            print(f"  {label}: WRONG (relative error {error:.2g}): close, but your result is "
-                  f"{answer_dtype}, which keeps about {np.finfo(answer_dtype).precision} digits; "
-                  f"compute in float64, the dtype of the inputs")
-            return False
+    if expected.dtype == np.float32:            # the reference rounds too
+        tolerance = max(tolerance, 10 * np.finfo(np.float32).eps)
+    narrower = answer_dtype.kind == "f" and answer_dtype.itemsize < expected.dtype.itemsize
+    if narrower and tolerance <= error < 1e-4:
+        print(f"  {label}: WRONG (relative error {error:.2g}): close, but your result is "
+              f"{answer_dtype}, which keeps about {np.finfo(answer_dtype).precision} digits; "
+              f"compute in {expected.dtype}, the dtype of the inputs")
+        return False
+    if error < tolerance and answer_dtype != expected.dtype:
+        mask = (" (a boolean or integer mask times a float32 array gives float64)"
+                if answer_dtype.kind in "biu" else "")
+        print(f"  {label}: WRONG: the right values, but your result is {answer_dtype} and the "
+              f"inputs are {expected.dtype}: return the dtype you were given{mask}")
+        return False
     if error < tolerance:
         # Bounds, not digits: the last digits of a rounding error differ between machines.
         agrees = ""
@@ -1432,9 +1444,7 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint
             agrees = ("; central differences agree to below 1e-8" if difference < 1e-8
                       else f"; central differences agree to {difference:.0e}")
         shown = "below 1e-12" if error < 1e-12 else f"{error:.0e}"
-        rounded = (f", {answer_dtype}'s rounding"
-                   if answer_dtype.kind == "f" and answer_dtype.itemsize < 8 else "")
-        print(f"  {label}: correct (relative error {shown}{rounded}{agrees})")
+        print(f"  {label}: correct (relative error {shown}{agrees})")
         return True
     for description, candidate in hints.items():
         if np.shape(candidate) == got.shape and relative_error(got, candidate) < tolerance:

@@ -612,26 +612,42 @@ def test_an_all_zero_answer_is_called_unfinished(capsys):
     assert "db: WRONG: all zeros - is part of the function still to be written?" in out, out
 
 
-def test_a_float32_answer_is_told_about_its_precision(capsys):
+def test_a_float32_answer_is_told_about_its_dtype_and_precision(capsys):
     def single(Z, t):
         return (nn.softmax(Z.astype(np.float32)) - nn.one_hot_convert(t, Z.shape[0], np.float32))
 
     passed, out = grade(nn.grade_output_gradient, single, capsys)
     assert not passed
-    # Right to float32's rounding where the logits are small; where they are near 1000,
-    # float32 loses digits in z - max z, and that is named.
-    assert "Delta, ordinary logits: correct (relative error 2e-08, float32's rounding" in out, out
+    # The right values rounded to float32 where the logits are small; where they are near
+    # 1000, float32 loses digits in z - max z, and that is named.
+    assert ("Delta, ordinary logits: WRONG: the right values, but your result is float32 and "
+            "the inputs are float64: return the dtype you were given\n") in out, out
     assert re.search(r"Delta, logits from -1000 to 1000: WRONG \(relative error \S+\): close, but "
                      r"your result is float32", out), out
 
 
-@pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
-def test_a_float32_answer_that_is_the_right_one_rounded_passes(activation, capsys):
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "sigmoid"])
+def test_an_answer_that_changes_the_dtype_fails_naming_both(activation, capsys):
     derivative = nn.ACTIVATIONS[activation][1]
     passed, out = grade(lambda fn: nn.grade_activation_derivative(fn, activation),
-                        lambda Z: derivative(Z).astype(np.float32), capsys)
+                        lambda Z: derivative(Z).astype(np.float64), capsys)
+    assert not passed
+    assert f"{activation}'(z) on a (4, 10) array: correct" in out, out
+    assert (f"{activation}'(z) on the same array in float32: WRONG: the right values, but your "
+            f"result is float64 and the inputs are float32: return the dtype you were given\n") in out, out
+
+
+def test_an_integer_mask_for_relu_is_named(capsys):
+    passed, out = grade(lambda fn: nn.grade_activation_derivative(fn, "relu"),
+                        lambda Z: (Z > 0).astype(int), capsys)
+    assert not passed
+    assert out.count("your result is int64") == 2 and "a boolean or integer mask" in out, out
+
+
+def test_the_float32_part_accepts_its_own_rounding(capsys):
+    passed, out = grade(lambda fn: nn.grade_activation_derivative(fn, "tanh"),
+                        lambda Z: 1 - np.tanh(Z) * np.tanh(Z), capsys)   # another rounding than d_tanh
     assert passed, out
-    assert "float32's rounding" in out, out
 
 
 def test_a_backward_pass_whose_items_are_not_pairs(capsys):
