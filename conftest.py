@@ -16,3 +16,12 @@ import tempfile
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ["NN_FROM_SCRATCH_FIGURES"] = tempfile.mkdtemp(prefix="nn_from_scratch_figures_")
+
+
+def pytest_collection_modifyitems(items):
+    """The notebooks first, the unit tests after them: a notebook runs for 2 to 27 s and
+    a unit-test file for about one, so the short files fill the gaps at the end and
+    both workers finish together. The sort is stable: every notebook's cells keep their
+    order, as nbval needs. (pyproject.toml turns off xdist's own reordering, by number
+    of tests, which would put the long notebooks last.)"""
+    items.sort(key=lambda item: not item.nodeid.startswith("notebooks/"))
