@@ -267,8 +267,9 @@ class BatchNorm:
         Z = _check_norm_input(Z, self, training)
         if training:
             n = _check_batch_norm_batch(Z)
-            mu = Z.mean(axis=1, keepdims=True)
-            var = Z.var(axis=1, keepdims=True)
+            with np.errstate(over="ignore", invalid="ignore"):     # checked on the next line
+                mu = Z.mean(axis=1, keepdims=True)
+                var = Z.var(axis=1, keepdims=True)
             _check_batch_statistics(mu, var)    # before they reach the running averages
             self.running_mean = (1 - self.momentum) * self.running_mean + self.momentum * mu
             self.running_var = ((1 - self.momentum) * self.running_var
@@ -739,6 +740,7 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
                 history["val_accuracy"].append(accuracy(model, X_val, t_val))
         if callback is not None:
             callback(epoch, model)
+            _check_still_training(model, optimizer, epoch)
     return {key: np.array(values) for key, values in history.items()}
 
 
@@ -1547,7 +1549,13 @@ def save_animation(animation, name, fps=8, dpi=80):
 
     animation = _check_animation(animation)
     fps, dpi = _positive_int(fps, "fps"), _number(dpi, "dpi", low=10, high=1200)
-    animation.save(_figure_path(name, ".gif"), writer=PillowWriter(fps=fps), dpi=dpi)
+    path = _figure_path(name, ".gif")
+    partial = path.with_name(f".{name}.partial.gif")   # replaces the GIF only once complete
+    try:
+        animation.save(partial, writer=PillowWriter(fps=fps), dpi=dpi)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def plot_decision_boundary(model, X, t, ax=None, resolution=200, margin=0.5):
@@ -1705,7 +1713,20 @@ def _check_units(units):
     units = list(units)
     if len(units) < 2:
         raise ValueError(f"units needs at least two entries (inputs and classes), got {units}")
-    return [_positive_int(u, f"units[{i}]", _MAX_WIDTH) for i, u in enumerate(units)]
+    return _Units(_positive_int(u, f"units[{i}]", _MAX_WIDTH) for i, u in enumerate(units))
+
+
+class _Units(list):
+    """NNClassifier.units: a list that refuses changes, since the layers were built from it."""
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("units is fixed when the model is built (it decides the layers and "
+                        "their parameters): build a new NNClassifier(units, ...)")
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = extend = insert = pop = remove = clear = sort = reverse = _refuse
+
+    def __reduce__(self):                       # copy and pickle without append/extend
+        return _Units, (list(self),)
 
 
 def _check_activation(name):
@@ -1942,7 +1963,8 @@ def _named_divergence(epoch, optimizer, last_loss, where=""):
         if last_loss() is None:                 # the first loss or gradients: no step taken
             raise FloatingPointError(f"training failed before its first step: {error}. The "
                                      f"learning rate is not the cause: look at the input X "
-                                     f"and the initial weights") from None
+                                     f"and at the weights the model starts from (its initial "
+                                     f"ones, or those of earlier training)") from None
         raise FloatingPointError(f"training diverged in epoch {epoch} with learning rate "
                                  f"{optimizer.lr:g} (the last finite batch loss was "
                                  f"{last_loss():.4g}){where}: {error}. "
@@ -2059,7 +2081,7 @@ def _check_layer_input(X, W, name="X"):
         overflowed = np.isinf(narrowed) & np.isfinite(X)
         if overflowed.any():
             raise ValueError(f"{name} holds values beyond the range of {W.dtype} "
-                             f"(largest magnitude {np.abs(X[overflowed]).max():.3g})")
+                             f"(largest magnitude {_magnitude(np.abs(X[overflowed]).max())})")
         return _check_layer_shape(narrowed, W, name)
     return _check_layer_shape(X.astype(W.dtype, copy=False), W, name)
 
@@ -2156,6 +2178,12 @@ def _check_state(params, state, name):
                              f"parameter, got {got} (for another model, create a new optimizer)")
 
 
+def _check_still_training(model, optimizer, epoch):
+    if optimizer.model is not model:
+        raise ValueError(f"the callback gave the optimizer another model after epoch {epoch}: "
+                         f"the remaining epochs would not update the model being trained")
+
+
 def _check_optimizer_state(optimizer):
     """train(): momentum's or Adam's state, if a step has made it, still fits the model."""
     params = [(P, dP) for _, _, P, dP in optimizer.model.parameters()]
@@ -2194,6 +2222,7 @@ def _check_training(model, X, t, optimizer, epochs, batch_size, X_val, t_val, ca
     if optimizer.model is not model:
         raise ValueError("optimizer must update the model being trained: build it with this "
                          "model, e.g. optimizer = nn.SGD(model, lr) after model = ...")
+    _check_parameters(model)                    # a replaced W is named as such, then the state
     _check_optimizer_state(optimizer)
     X, t = _check_X_and_labels(X, t, model)
     if (X_val is None) != (t_val is None):
@@ -2245,7 +2274,7 @@ def _check_results(results, seeds):
                              f"got a ragged {_type_name(result)}") from None
         if (array is not None and array.dtype.kind == "O"
                 and all(isinstance(value, (Real, Decimal)) for value in array.ravel())):
-            array = array.astype(np.float64)    # Fraction, Decimal
+            array = _exact_numbers_as_floats(array, f"run({seed})'s result")   # Fraction, Decimal
         if array is None or array.dtype.kind not in "biuf":
             raise TypeError(f"run({seed}) must return a number or an array of numbers, "
                             f"got {_type_name(result)}")
@@ -2254,6 +2283,18 @@ def _check_results(results, seeds):
                              f"returned {arrays[0].shape}: every seed must give the same shape")
         arrays.append(array)
     return np.array(arrays)
+
+
+def _exact_numbers_as_floats(array, name):
+    """An object array of Fractions, Decimals or ints too large for int64, as float64."""
+    try:
+        floats = np.array([float(value) for value in array.ravel()]).reshape(array.shape)
+    except OverflowError:
+        floats = None
+    finite = [not (isinstance(value, Decimal) and not value.is_finite()) for value in array.ravel()]
+    if floats is None or np.any(np.isinf(floats.ravel()) & finite):
+        raise ValueError(f"{name} holds a number beyond the range of float64")
+    return floats
 
 
 def _check_sample(values):
@@ -2266,12 +2307,14 @@ def _check_sample(values):
         raw = np.asarray(None)
     if raw.size == 0:
         raise ValueError("values is empty: mean_sd needs at least one value")
-    if sum(size > 1 for size in raw.shape) > 1:
+    if raw.ndim > 1 and any(size > 1 for size in raw.shape[1:]):
         raise ValueError(f"values must be 1-D (say, one number per seed), got an array of "
                          f"shape {raw.shape}: take one column of it, e.g. results[:, 0]")
     if not (raw.dtype.kind in "biuf" or raw.dtype.kind == "O"
             and all(isinstance(value, (Real, Decimal)) for value in raw.ravel())):
         raise TypeError(f"values must be numbers, got {_type_name(values)} {values!r}")
+    if raw.dtype.kind == "O":
+        raw = _exact_numbers_as_floats(raw, "values")
     with np.errstate(over="ignore"):            # a longdouble beyond float64: reported below
         values = raw.astype(np.float64).ravel()
     if not np.isfinite(values).all():

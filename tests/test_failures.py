@@ -6,6 +6,7 @@ checks the documented error, or the correct behaviour, instead.
 import copy
 import re
 import zipfile
+from decimal import Decimal
 from fractions import Fraction
 
 import matplotlib
@@ -1134,3 +1135,97 @@ def test_results_over_seeds_take_any_real_number_type():
     np.testing.assert_array_equal(nn.repeat_over_seeds(lambda seed: Fraction(seed, 4), 3), [0, 0.25, 0.5])
     np.testing.assert_array_equal(nn.repeat_over_seeds(lambda seed: Decimal(seed) / 4, 3), [0, 0.25, 0.5])
     assert nn.mean_sd(np.array([[0.9], [0.91], [0.89]])) == "0.900 +/- 0.010"
+
+
+@pytest.mark.parametrize("replacement, message", [
+    (lambda W: W.tolist(), r"layers\[0\]\.W must be a float64 array of shape \(4, 3\), got a list"),
+    (lambda W: W.T.copy(), r"layers\[0\]\.W must be a float64 array of shape \(4, 3\), got an array of dtype float64 and shape \(3, 4\)"),
+])
+def test_a_replaced_weight_is_named_before_the_optimizer_state(replacement, message):
+    X, t = data(3, 8, 2, 0)
+    model = nn.NNClassifier([3, 4, 2], rng=0)
+    optimizer = nn.Adam(model, 0.01)
+    nn.train(model, X, t, optimizer, epochs=1, batch_size=4, rng=0)
+    model.layers[0].W = replacement(model.layers[0].W)
+    with pytest.raises(TypeError, match=message):
+        nn.train(model, X, t, optimizer, epochs=1, batch_size=4, rng=0)
+
+
+def test_a_failure_at_the_start_of_a_later_call_does_not_blame_the_initial_weights_alone():
+    X, t = data(3, 8, 2, 0)
+    model = nn.NNClassifier([3, 4, 2], rng=0)
+    optimizer = nn.SGD(model, 0.1)
+    nn.train(model, X, t, optimizer, epochs=1, batch_size=4, rng=0)
+    model.layers[1].W[...] = 1e300                  # as if earlier training had blown up
+    with pytest.raises(FloatingPointError, match=r"training failed before its first step: .* look "
+                       r"at the input X and at the weights the model starts from \(its initial "
+                       r"ones, or those of earlier training\)"):
+        nn.train(model, X * 1e10, t, optimizer, epochs=1, batch_size=4, rng=0)
+
+
+def test_a_callback_that_swaps_the_optimizers_model_is_refused():
+    X, t = data(3, 8, 2, 0)
+    model = nn.NNClassifier([3, 4, 2], rng=0)
+    optimizer = nn.SGD(model, 0.1)
+
+    def swap(epoch, trained):
+        optimizer.model = trained.copy()
+    with pytest.raises(ValueError, match="the callback gave the optimizer another model after epoch 1"):
+        nn.train(model, X, t, optimizer, epochs=3, batch_size=4, rng=0, callback=swap)
+
+
+@pytest.mark.parametrize("change", [lambda units: units.__setitem__(1, 7), lambda units: units.append(3),
+                                    lambda units: units.pop(), lambda units: units.sort(reverse=True)])
+def test_units_cannot_change_in_place(change):
+    model = nn.NNClassifier([3, 4, 2], rng=0)
+    with pytest.raises(TypeError, match="units is fixed when the model is built"):
+        change(model.units)
+    assert model.units == [3, 4, 2] and repr(model.units) == "[3, 4, 2]"
+    copied = copy.deepcopy(model)
+    assert copied.units == [3, 4, 2]
+    import pickle
+    assert pickle.loads(pickle.dumps(model)).units == [3, 4, 2]
+
+
+def test_a_failed_animation_leaves_the_previous_gif(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    from matplotlib.animation import FuncAnimation
+    monkeypatch.setenv("NN_FROM_SCRATCH_FIGURES", str(tmp_path))
+    fig, ax = plt.subplots()
+    (line,) = ax.plot([0, 1], [0, 1])
+    nn.save_animation(FuncAnimation(fig, lambda i: (line,), frames=4), "movie")
+    before = (tmp_path / "movie.gif").read_bytes()
+
+    def broken(i):
+        if i == 2:
+            raise ValueError("frame 2 failed")
+        return (line,)
+    with pytest.raises(ValueError, match="frame 2 failed"):
+        nn.save_animation(FuncAnimation(fig, broken, frames=4), "movie")
+    plt.close(fig)
+    assert (tmp_path / "movie.gif").read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["movie.gif"]
+
+
+@pytest.mark.parametrize("call", [lambda Z: nn.BatchNorm(3)(Z * 1e200, training=True),
+                                  lambda Z: nn.BatchNorm(3, dtype=np.float32)(Z * 1e20, training=True)])
+def test_batch_norm_alone_reports_overflowing_statistics_without_warnings(call):
+    Z = np.random.default_rng(0).standard_normal((3, 5))
+    with _no_warnings():
+        with pytest.raises(FloatingPointError, match="the batch statistics overflow"):
+            call(Z)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: nn.Linear(3, 2, rng=0)(np.full((3, 5), np.longdouble("1e400"))),
+     r"X holds values beyond the range of float64 \(largest magnitude 1e\+400\)"),
+    (lambda: nn.repeat_over_seeds(lambda seed: Decimal("1e400"), 2), r"run\(0\)'s result holds a number beyond the range of float64"),
+    (lambda: nn.repeat_over_seeds(lambda seed: Fraction(10**400), 2), r"run\(0\)'s result holds a number beyond the range of float64"),
+    (lambda: nn.repeat_over_seeds(lambda seed: 10**400, 2), r"run\(0\)'s result holds a number beyond the range of float64"),
+    (lambda: nn.mean_sd([10**400, 1]), r"values holds a number beyond the range of float64"),
+    (lambda: nn.mean_sd(np.array([[1.0, 2.0, 3.0]])), r"values must be 1-D \(say, one number per seed\), got an array of shape \(1, 3\)"),
+])
+def test_more_numbers_out_of_range_are_named(call, message):
+    with _no_warnings():
+        with pytest.raises(ValueError, match=message):
+            call()
