@@ -918,7 +918,9 @@ def grade_output_gradient(fn):
     results = []
     for case, logits, t in cases:
         got = _attempt("output_gradient", fn, logits.copy(), t.copy(), case=case,
-                       index_hint="rows are classes k, columns are samples s: index as [k, s]")
+                       index_hint="rows are classes k, columns are samples s: index as [k, s]",
+                       refuse={softmax_cross_entropy: "nn.softmax_cross_entropy, which returns this "
+                               "very gradient: build it from the softmax P and the one-hot T"})
         P, T = softmax(logits), one_hot_convert(t, logits.shape[0])
         numeric = central_difference(lambda: softmax_cross_entropy(logits, t, mean=False)[0].sum(),
                                      logits)
@@ -972,12 +974,9 @@ def grade_backward(fn):
         layer.b[...] = rng.uniform(0.1, 0.3, layer.b.shape)
     X, t = rng.standard_normal((4, 8)), rng.integers(0, 3, size=8)
     model.loss(X, t)
-    with _counting_calls(NNClassifier, "backward") as calls:
-        got = _attempt("backward", fn, model.copy())
-    if calls:
-        print("backward: your function calls model.backward(), the module's own backward pass: "
-              "write the pass yourself, from model.dZ_L and each layer's cache")
-        return False
+    got = _attempt("backward", fn, model.copy(), refuse={
+        NNClassifier.backward: "model.backward(), the module's own backward pass: write the pass "
+                               "yourself, from model.dZ_L and each layer's cache"})
     L = len(model.layers)
     if not isinstance(got, (list, tuple)) or len(got) != L:
         print(f"backward: return a list of {L} pairs (dW_l, db_l), one per layer l = 1..{L}, "
@@ -1018,19 +1017,21 @@ def grade_backward(fn):
 
 
 @contextlib.contextmanager
-def _counting_calls(owner, name):
-    """While a learner's function runs, owner.name (the module's own answer to the
-    exercise) still works, but every call is counted: the grader then says so."""
-    original, calls = getattr(owner, name), []
+def _calls_to(functions):
+    """While a learner's function runs, record which of `functions` (the module's own
+    answers to the exercise) it calls, however it reaches them: by their code."""
+    codes, called, previous = {f.__code__: f for f in functions}, [], sys.getprofile()
 
-    def counted(*args, **kwargs):
-        calls.append(name)
-        return original(*args, **kwargs)
-    setattr(owner, name, counted)
+    def watch(frame, event, arg):
+        if event == "call" and frame.f_code in codes:
+            called.append(codes[frame.f_code])
+        if previous is not None:
+            previous(frame, event, arg)
+    sys.setprofile(watch)
     try:
-        yield calls
+        yield called
     finally:
-        setattr(owner, name, original)
+        sys.setprofile(previous)
 
 
 def _backward_without_relu_mask(model):
@@ -1063,7 +1064,7 @@ def grade_training_loop(fn):
         ("without the last, smaller batch", "range(0, N, batch_size) keeps it", {"drop_last": True}),
         ("without any update", "call model.backward() and then optimizer.step() after each "
          "batch's loss", {"update": False})]
-    results, moved = [], True
+    results, moved, recognised = [], True, False
     for case, rng, batch_size in (("rng = 5, batch_size = 12", seed, 12),   # 50 = 4 x 12 + 2
                                   ("rng = np.random.default_rng(5), batch_size = 10",
                                    np.random.default_rng(seed), 10)):       # 50 = 5 x 10
@@ -1072,13 +1073,10 @@ def grade_training_loop(fn):
         runs = [(what, fix, _training_variant(start, X, t, lr, epochs, batch_size, seed, **how))
                 for what, fix, how in mistakes]
         learner = start.copy()
-        with _counting_calls(sys.modules[__name__], "train") as calls:
-            got = _attempt("train_loop", fn, learner, X.copy(), t.copy(), SGD(learner, lr),
-                           epochs, batch_size, rng, case=case)
-        if calls:
-            print("train_loop: your function calls nn.train, the module's own loop: write the "
-                  "loop yourself, with model.loss, model.backward() and optimizer.step()")
-            return False
+        got = _attempt("train_loop", fn, learner, X.copy(), t.copy(), SGD(learner, lr),
+                       epochs, batch_size, rng, case=case, refuse={
+                           train: "nn.train, the module's own loop: write the loop yourself, "
+                                  "with model.loss, model.backward() and optimizer.step()"})
         results.append(_grade_part(f"{case}: epoch losses", got, history["loss"], None,
                                    {f"the losses of training {what}: {fix}": losses
                                     for what, fix, (losses, _) in runs},
@@ -1090,7 +1088,9 @@ def grade_training_loop(fn):
                                    {f"the weights of training {what}: {fix}": model.layers[0].W
                                     for what, fix, (_, model) in runs}))
         moved = moved and not np.array_equal(learner.layers[0].W, start.layers[0].W)
-    if moved and not all(results[1::2]):        # the weights differ: other batches were drawn?
+        recognised = recognised or any(relative_error(learner.layers[0].W, model.layers[0].W) < 1e-7
+                                       for _, _, (_, model) in runs)
+    if moved and not recognised and not all(results[1::2]):     # other batches were drawn?
         print("  (if your loop trains correctly, check that it draws the batches nn.train draws: "
               "one generator, made once; order = rng.permutation(N) at the start of each epoch; "
               "then the batches order[0:batch_size], order[batch_size:2 * batch_size], ...)")
@@ -1135,7 +1135,8 @@ def grade_adam_step(fn):
         dP[-1] *= 1e-6                          # tiny gradients, where eps matters
         before, m_before, v_before = P.copy(), m.copy(), v.copy()
         _attempt("adam_step", fn, P, dP.copy(), m, v, k, lr, beta1, beta2, eps,
-                 case=f"step {k}", returns=False)
+                 case=f"step {k}", returns=False,
+                 refuse={Adam.step: "nn.Adam's step, the module's own: write the update yourself"})
         defaults = _adam_reference(ref_P, ref_m, ref_v, dP, k, lr, 0.9, 0.999, 1e-8)
         ref_P, ref_m, ref_v = _adam_reference(ref_P, ref_m, ref_v, dP, k, lr, beta1, beta2, eps)
         m_hat, v_hat = ref_m / (1 - beta1**k), ref_v / (1 - beta2**k)
@@ -1205,8 +1206,9 @@ def grade_activation_derivative(fn, activation="tanh"):
     f, d_f = ACTIVATIONS[_check_activation(activation)]
     Z = np.concatenate([np.linspace(-5, -0.1, 20), np.linspace(0.1, 5, 20)])
     Z = np.random.default_rng(19).permutation(Z).reshape(4, 10)
-    got = _attempt(f"d_{activation}", fn, Z.copy())
-    single = _attempt(f"d_{activation}", fn, Z.astype(np.float32), case="float32")
+    refuse = {d_f: f"nn.{d_f.__name__}, the module's own derivative: write it yourself"}
+    got = _attempt(f"d_{activation}", fn, Z.copy(), refuse=refuse)
+    single = _attempt(f"d_{activation}", fn, Z.astype(np.float32), case="float32", refuse=refuse)
     numeric = central_difference(lambda: float(np.sum(f(Z))), Z)
     hints = {"relu": {"ReLU itself, not its derivative": relu(Z)},
              "leaky_relu": {"leaky ReLU itself, not its derivative": leaky_relu(Z),
@@ -1237,7 +1239,9 @@ def grade_batchnorm_backward(fn):
     norm.beta[...] = rng.standard_normal((d, 1))
     norm(Z, training=True)
     got = _attempt("batchnorm_backward", fn, G.copy(), norm.Zhat.copy(), norm.sigma.copy(),
-                   norm.gamma.copy())
+                   norm.gamma.copy(), refuse={
+                       BatchNorm.backward: "BatchNorm.backward, the module's own: write the "
+                                           "compact formula yourself"})
     expected = {"dZ": norm.backward(G), "dgamma": norm.dgamma, "dbeta": norm.dbeta}
     if not _in_order("batchnorm_backward", got, expected):
         return False
@@ -1269,17 +1273,18 @@ def grade_batchnorm_backward(fn):
     return _summary("batchnorm_backward", results)
 
 
-def _attempt(name, fn, *args, case=None, returns=True, index_hint=""):
+def _attempt(name, fn, *args, case=None, returns=True, index_hint="", refuse=None):
     """fn(*args); raises _Ungradable for an empty body, NotImplementedError, an exception
-    (reported with the learner's line) or, when a result is expected, None."""
+    (reported with the learner's line), a call to one of the functions in `refuse` (the
+    module's own answer: {function: what to say}) or, when a result is expected, None."""
     context = f"{name} ({case})" if case else name
     if _is_empty(fn):
         raise _Ungradable(f"{name}: not attempted yet - fill in the body of your function "
                           f"and run this cell again.")
     inputs = [arg.copy() if isinstance(arg, np.ndarray) else None for arg in args]
     try:
-        with np.errstate(all="ignore"):         # a NaN or inf in the answer is reported as such
-            result = fn(*args)
+        with np.errstate(all="ignore"), _calls_to(_refused(refuse, fn)) as called:
+            result = fn(*args)                  # a NaN or inf in the answer is reported as such
     except NotImplementedError as error:
         if _raised_in(error, fn):               # raise NotImplementedError in the body itself
             raise _Ungradable(f"{name}: not attempted yet - fill in the body of your function "
@@ -1291,6 +1296,8 @@ def _attempt(name, fn, *args, case=None, returns=True, index_hint=""):
         raise _Ungradable(f"{context}: your function raised {type(error).__name__}"
                           f"{_learner_line(error)}" + (f": {message}" if message else "")
                           + _error_hint(error, index_hint)) from None
+    if called:
+        raise _Ungradable(f"{name}: your function calls {refuse[called[0]]}")
     if returns and result is None:
         raise _Ungradable(f"{context}: your function returned None - is its return statement missing?")
     if returns:                                  # then its array arguments are inputs only
@@ -1301,6 +1308,12 @@ def _attempt(name, fn, *args, case=None, returns=True, index_hint=""):
                               f"{changed[0]} in place; work on new arrays (x = x - m, not "
                               f"x -= m): the caller's arrays must not change")
     return result
+
+
+def _refused(refuse, fn):
+    """The module functions fn may not call: all of `refuse`, except fn itself (grading the
+    module's own answer, as the tests and some solutions do, shows what a pass looks like)."""
+    return [f for f in (refuse or {}) if f is not inspect.unwrap(fn)]
 
 
 def _raised_in(error, fn):
@@ -1433,10 +1446,9 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint
               f"compute in {expected.dtype}, the dtype of the inputs")
         return False
     if error < tolerance and answer_dtype != expected.dtype:
-        mask = (" (a boolean or integer mask times a float32 array gives float64)"
-                if answer_dtype.kind in "biu" else "")
         print(f"  {label}: WRONG: the right values, but your result is {answer_dtype} and the "
-              f"inputs are {expected.dtype}: return the dtype you were given{mask}")
+              f"inputs are {expected.dtype}: return the dtype you were given"
+              f"{_dtype_culprits(answer_dtype, expected.dtype)}")
         return False
     if error < tolerance:
         # Bounds, not digits: the last digits of a rounding error differ between machines.
@@ -1465,6 +1477,17 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint
     print(f"  {label}: WRONG (relative error {error:.2g}); the largest difference is at "
           f"{at}: {got[where]:.6g} instead of {expected[where]:.6g}")
     return False
+
+
+def _dtype_culprits(got, expected):
+    """Where an answer's dtype usually comes from, when it is not the inputs'."""
+    if got.kind in "biu":
+        return " (a mask becomes floats of the input's dtype with (Z > 0).astype(Z.dtype))"
+    if got.itemsize > expected.itemsize:
+        return (" (np.zeros(shape), np.array(a list), np.vectorize and Python floats such as "
+                "1.0 in np.where make float64; np.zeros_like(Z) or .astype(Z.dtype) keep the "
+                "input's)")
+    return " (is there an astype or a dtype= in your function?)"
 
 
 def _shape_mistake(got, expected):

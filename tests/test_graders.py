@@ -621,27 +621,34 @@ def test_a_float32_answer_is_told_about_its_dtype_and_precision(capsys):
     # The right values rounded to float32 where the logits are small; where they are near
     # 1000, float32 loses digits in z - max z, and that is named.
     assert ("Delta, ordinary logits: WRONG: the right values, but your result is float32 and "
-            "the inputs are float64: return the dtype you were given\n") in out, out
+            "the inputs are float64: return the dtype you were given (is there an astype or a "
+            "dtype= in your function?)\n") in out, out
     assert re.search(r"Delta, logits from -1000 to 1000: WRONG \(relative error \S+\): close, but "
                      r"your result is float32", out), out
 
 
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu", "tanh", "sigmoid"])
 def test_an_answer_that_changes_the_dtype_fails_naming_both(activation, capsys):
-    derivative = nn.ACTIVATIONS[activation][1]
+    in_float64 = {"relu": lambda Z: (Z > 0).astype(np.float64),
+                  "leaky_relu": lambda Z: np.where(Z > 0, 1.0, 0.01),
+                  "tanh": lambda Z: 1 - np.tanh(Z.astype(np.float64)) ** 2,
+                  "sigmoid": lambda Z: np.exp(-Z.astype(np.float64)) / (1 + np.exp(-Z.astype(np.float64))) ** 2}
     passed, out = grade(lambda fn: nn.grade_activation_derivative(fn, activation),
-                        lambda Z: derivative(Z).astype(np.float64), capsys)
+                        in_float64[activation], capsys)
     assert not passed
     assert f"{activation}'(z) on a (4, 10) array: correct" in out, out
     assert (f"{activation}'(z) on the same array in float32: WRONG: the right values, but your "
-            f"result is float64 and the inputs are float32: return the dtype you were given\n") in out, out
+            f"result is float64 and the inputs are float32: return the dtype you were given "
+            f"(np.zeros(shape), np.array(a list), np.vectorize and Python floats such as 1.0 in "
+            f"np.where make float64; np.zeros_like(Z) or .astype(Z.dtype) keep the input's)\n") in out, out
 
 
 def test_an_integer_mask_for_relu_is_named(capsys):
     passed, out = grade(lambda fn: nn.grade_activation_derivative(fn, "relu"),
                         lambda Z: (Z > 0).astype(int), capsys)
     assert not passed
-    assert out.count("your result is int64") == 2 and "a boolean or integer mask" in out, out
+    assert out.count("your result is int64") == 2, out
+    assert out.count("(a mask becomes floats of the input's dtype with (Z > 0).astype(Z.dtype))") == 2, out
 
 
 def test_the_float32_part_accepts_its_own_rounding(capsys):
@@ -711,7 +718,7 @@ def test_an_answer_that_changes_its_input_in_place_is_caught(capsys):
 
 
 @pytest.mark.parametrize("grader, fn, message", [
-    (nn.grade_output_gradient, lambda Z, t: nn.softmax_cross_entropy(Z, t, mean=False),
+    (nn.grade_output_gradient, lambda Z, t: (Z, t),
      "Delta, ordinary logits: expected an array of shape (4, 5), got tuple"),
     (nn.grade_layer_backward, lambda dZ, A, W: (dZ @ A.T, [dZ.sum(axis=1), [1.0]], W.T @ dZ),
      "db: expected an array of shape (3, 1), got list"),
@@ -931,3 +938,50 @@ def test_a_decorated_stub_is_not_attempted(capsys):
     passed, out = grade(nn.grade_backward, backward, capsys)
     assert not passed
     assert "backward: not attempted yet" in out, out
+
+
+@pytest.mark.parametrize("grader, answer, message", [
+    (nn.grade_output_gradient, lambda Z, t: nn.softmax_cross_entropy(Z, t, mean=False)[1],
+     "output_gradient: your function calls nn.softmax_cross_entropy, which returns this very gradient"),
+    (lambda fn: nn.grade_activation_derivative(fn, "tanh"), lambda Z: nn.d_tanh(Z) + 0,
+     "d_tanh: your function calls nn.d_tanh, the module's own derivative"),
+])
+def test_calling_the_modules_answer_is_refused_in_every_grader(grader, answer, message, capsys):
+    passed, out = grade(grader, answer, capsys)
+    assert not passed
+    assert out.startswith(message), out
+
+
+def test_a_reference_captured_before_grading_is_still_refused(capsys):
+    from nn_from_scratch import train as captured
+
+    def borrowed(model, X, t, optimizer, epochs, batch_size, rng):
+        return captured(model, X, t, optimizer, epochs, batch_size, rng=rng)["loss"]
+    passed, out = grade(nn.grade_training_loop, borrowed, capsys)
+    assert not passed
+    assert out.startswith("train_loop: your function calls nn.train, the module's own loop"), out
+    import sys
+    assert sys.getprofile() is None                             # the watch is removed
+
+
+def test_the_module_function_itself_is_graded_as_the_reference(capsys):
+    passed, out = grade(lambda fn: nn.grade_activation_derivative(fn, "tanh"), nn.d_tanh, capsys)
+    assert passed, out
+
+
+def test_a_recognised_training_mistake_gets_no_extra_note(capsys):
+    def dropped_last_batch(model, X, t, optimizer, epochs, batch_size, rng):
+        rng = np.random.default_rng(rng)
+        losses, N = [], X.shape[1]
+        for _ in range(epochs):
+            order, total = rng.permutation(N), 0.0
+            for start in range(0, N - N % batch_size, batch_size):
+                batch = order[start:start + batch_size]
+                total += model.loss(X[:, batch], t[batch]) * len(batch)
+                model.backward()
+                optimizer.step()
+            losses.append(total / (N - N % batch_size))
+        return losses
+    passed, out = grade(nn.grade_training_loop, dropped_last_batch, capsys)
+    assert not passed
+    assert "without the last, smaller batch" in out and "if your loop trains correctly" not in out, out
