@@ -19,7 +19,7 @@ os.environ["NN_FROM_SCRATCH_FIGURES"] = tempfile.mkdtemp(prefix="nn_from_scratch
 
 
 def pytest_collection_modifyitems(items):
-    """The notebooks first, the unit tests after them: a notebook runs for 2 to 27 s and
+    """The notebooks first, the unit tests after them: a notebook runs for 2 to 24 s and
     a unit-test file for about one, so the short files fill the gaps at the end and
     both workers finish together. The sort is stable: every notebook's cells keep their
     order, as nbval needs. (pyproject.toml turns off xdist's own reordering, by number
