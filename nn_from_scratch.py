@@ -1020,18 +1020,19 @@ def grade_backward(fn):
 def _calls_to(functions):
     """While a learner's function runs, record which of `functions` (the module's own
     answers to the exercise) it calls, however it reaches them: by their code."""
-    codes, called, previous = {f.__code__: f for f in functions}, [], sys.getprofile()
+    codes, called = {f.__code__: f for f in functions}, []
+    if not codes or sys.getprofile() is not None:     # a profiler is running: leave it alone
+        yield called
+        return
 
     def watch(frame, event, arg):
         if event == "call" and frame.f_code in codes:
             called.append(codes[frame.f_code])
-        if previous is not None:
-            previous(frame, event, arg)
     sys.setprofile(watch)
     try:
         yield called
     finally:
-        sys.setprofile(previous)
+        sys.setprofile(None)
 
 
 def _backward_without_relu_mask(model):
