@@ -985,3 +985,18 @@ def test_a_recognised_training_mistake_gets_no_extra_note(capsys):
     passed, out = grade(nn.grade_training_loop, dropped_last_batch, capsys)
     assert not passed
     assert "without the last, smaller batch" in out and "if your loop trains correctly" not in out, out
+
+
+def test_grading_under_a_profiler_leaves_the_profiler_alone(capsys):
+    import cProfile
+    import sys
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        passed, out = grade(lambda fn: nn.grade_activation_derivative(fn, "tanh"),
+                            lambda Z: 1 - np.tanh(Z) ** 2, capsys)
+        still = sys.getprofile()
+    finally:
+        profiler.disable()
+    assert passed, out
+    assert still is not None                                    # not replaced, not removed
