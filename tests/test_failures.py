@@ -1229,3 +1229,22 @@ def test_more_numbers_out_of_range_are_named(call, message):
     with _no_warnings():
         with pytest.raises(ValueError, match=message):
             call()
+
+
+def test_a_callback_that_swaps_the_model_after_the_last_epoch_loses_nothing():
+    X, t = data(3, 8, 2, 0)
+    model = nn.NNClassifier([3, 4, 2], rng=0)
+    optimizer = nn.SGD(model, 0.1)
+
+    def swap_at_the_end(epoch, trained):
+        if epoch == 3:
+            optimizer.model = trained.copy()
+    history = nn.train(model, X, t, optimizer, epochs=3, batch_size=4, rng=0, callback=swap_at_the_end)
+    assert len(history["loss"]) == 3
+
+
+def test_a_signalling_nan_is_named_as_not_finite():
+    with pytest.raises(ValueError, match="values must be finite"):
+        nn.mean_sd([Decimal("sNaN"), Decimal(1)])
+    results = nn.repeat_over_seeds(lambda seed: Decimal("sNaN"), 2)
+    assert np.isnan(results).all()                              # kept, as a NaN result is

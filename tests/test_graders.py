@@ -1000,3 +1000,47 @@ def test_grading_under_a_profiler_leaves_the_profiler_alone(capsys):
         profiler.disable()
     assert passed, out
     assert still is not None                                    # not replaced, not removed
+
+
+def test_adam_step_and_batch_norm_backward_refuse_the_modules_own(capsys):
+    def adam_step(P, dP, m, v, k, lr, beta1, beta2, eps):
+        class Toy:
+            def parameters(self):
+                return [(1, "P", P, dP)]
+
+            def clear_cache(self):
+                pass
+        optimizer = nn.Adam(Toy(), lr, beta1, beta2, eps)
+        optimizer.m, optimizer.v, optimizer.k = [m], [v], k - 1
+        optimizer.step()
+    passed, out = grade(nn.grade_adam_step, adam_step, capsys)
+    assert not passed
+    assert out.startswith("adam_step: your function calls nn.Adam's step, the module's own"), out
+
+    def batchnorm_backward(dY, Zhat, sigma, gamma):
+        norm = nn.BatchNorm(dY.shape[0])
+        norm.Zhat, norm.sigma, norm.gamma = Zhat, sigma, gamma
+        return norm.backward(dY), norm.dgamma, norm.dbeta
+    passed, out = grade(nn.grade_batchnorm_backward, batchnorm_backward, capsys)
+    assert not passed
+    assert out.startswith("batchnorm_backward: your function calls BatchNorm.backward"), out
+
+
+@pytest.mark.parametrize("ending", [lambda W: W.T.copy(), lambda W: None, lambda W: W * np.nan])
+def test_a_loop_that_replaces_the_weights_is_graded_not_crashed(ending, capsys):
+    def loop(model, X, t, optimizer, epochs, batch_size, rng):
+        rng = np.random.default_rng(rng)
+        losses, N = [], X.shape[1]
+        for _ in range(epochs):
+            order, total = rng.permutation(N), 0.0
+            for start in range(0, N, batch_size):
+                batch = order[start:start + batch_size]
+                total += model.loss(X[:, batch], t[batch]) * len(batch)
+                model.backward()
+                optimizer.step()
+            losses.append(total / N)
+        model.layers[0].W = ending(model.layers[0].W)          # then spoils the weights
+        return losses
+    passed, out = grade(nn.grade_training_loop, loop, capsys)
+    assert not passed
+    assert out.splitlines()[-1].startswith("train_loop: 2 of 4 parts correct"), out
