@@ -1028,17 +1028,10 @@ def test_adam_step_and_batch_norm_backward_refuse_the_modules_own(capsys):
 
 @pytest.mark.parametrize("ending", [lambda W: W.T.copy(), lambda W: None, lambda W: W * np.nan])
 def test_a_loop_that_replaces_the_weights_is_graded_not_crashed(ending, capsys):
+    correct = make_train_loop()
+
     def loop(model, X, t, optimizer, epochs, batch_size, rng):
-        rng = np.random.default_rng(rng)
-        losses, N = [], X.shape[1]
-        for _ in range(epochs):
-            order, total = rng.permutation(N), 0.0
-            for start in range(0, N, batch_size):
-                batch = order[start:start + batch_size]
-                total += model.loss(X[:, batch], t[batch]) * len(batch)
-                model.backward()
-                optimizer.step()
-            losses.append(total / N)
+        losses = correct(model, X, t, optimizer, epochs, batch_size, rng)
         model.layers[0].W = ending(model.layers[0].W)          # then spoils the weights
         return losses
     passed, out = grade(nn.grade_training_loop, loop, capsys)
