@@ -701,8 +701,8 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
 
     Raises FloatingPointError, naming the epoch, the learning rate and the last finite
     batch loss, when a loss (training or validation) or a gradient stops being finite
-    (or, if that happens before the first step, saying that the input or the initial
-    weights are the cause). No step is taken with a non-finite gradient, so the
+    (or, if that happens before the first step of this call, saying that the input or
+    the weights the model started from are the cause, not the learning rate). No step is taken with a non-finite gradient, so the
     parameters stay finite: they are those of the last step, whose loss overflowed or
     whose gradients did. (Only a learning rate so large that lr * dP itself overflows,
     near 1e300, can make them infinite; that is reported too.) Every argument is
@@ -1215,8 +1215,9 @@ def grade_activation_derivative(fn, activation="tanh"):
     Z = np.concatenate([np.linspace(-5, -0.1, 20), np.linspace(0.1, 5, 20)])
     Z = np.random.default_rng(19).permutation(Z).reshape(4, 10)
     refuse = {d_f: f"nn.{d_f.__name__}, the module's own derivative: write it yourself"}
+    Z32 = Z.astype(np.float32)
     got = _attempt(f"d_{activation}", fn, Z.copy(), refuse=refuse)
-    single = _attempt(f"d_{activation}", fn, Z.astype(np.float32), case="float32", refuse=refuse)
+    single = _attempt(f"d_{activation}", fn, Z32.copy(), case="float32", refuse=refuse)
     numeric = central_difference(lambda: float(np.sum(f(Z))), Z)
     hints = {"relu": {"ReLU itself, not its derivative": relu(Z)},
              "leaky_relu": {"leaky ReLU itself, not its derivative": leaky_relu(Z),
@@ -1225,7 +1226,6 @@ def grade_activation_derivative(fn, activation="tanh"):
                       "tanh(z) itself, not its derivative": np.tanh(Z)},
              "sigmoid": {"sigmoid(z) alone: the factor (1 - sigmoid(z)) is missing": sigmoid(Z),
                          "1 - sigmoid(z): the factor sigmoid(z) is missing": 1 - sigmoid(Z)}}
-    Z32 = Z.astype(np.float32)
     return _summary(f"d_{activation}", [
         _grade_part(f"{activation}'(z) on a {Z.shape} array", got, d_f(Z), numeric,
                     hints[activation]),
@@ -1320,7 +1320,7 @@ def _attempt(name, fn, *args, case=None, returns=True, index_hint="", refuse=Non
 
 def _refused(refuse, fn):
     """The module functions fn may not call: all of `refuse`, except fn itself (grading the
-    module's own answer, as the tests and some solutions do, shows what a pass looks like)."""
+    module's own answer, as the tests do, shows what a pass looks like)."""
     return [f for f in (refuse or {}) if f is not inspect.unwrap(fn)]
 
 
@@ -1674,10 +1674,11 @@ def _positive_int(value, name, high=None):
 _MAX_WIDTH = 10**7                      # units per layer or classes: far beyond memory already
 
 
-def _fixed(name):
-    call = "NNClassifier(units, ...)" if name == "units" else f"NNClassifier(..., {name}=...)"
-    raise AttributeError(f"{name} is fixed when the model is built (it decides the layers and "
-                         f"their parameters): build a new {call}")
+def _fixed(name, error=AttributeError):
+    call = ("NNClassifier(units, ...), starting from a plain list such as "
+            "units = list(model.units)" if name == "units" else f"NNClassifier(..., {name}=...)")
+    raise error(f"{name} is fixed when the model is built (it decides the layers and "
+                f"their parameters): build a new {call}")
 
 
 def _check_bool(value, name):
@@ -1751,9 +1752,7 @@ class _Units(list):
     """NNClassifier.units: a list that refuses changes, since the layers were built from it."""
 
     def _refuse(self, *args, **kwargs):
-        raise TypeError("units is fixed when the model is built (it decides the layers and "
-                        "their parameters): build a new NNClassifier(units, ...), starting "
-                        "from a plain list such as units = list(model.units)")
+        _fixed("units", TypeError)
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
     append = extend = insert = pop = remove = clear = sort = reverse = _refuse
 
@@ -2304,8 +2303,7 @@ def _check_results(results, seeds):
         except ValueError:                      # a ragged list
             raise ValueError(f"run({seed}) must return a number or an array of a fixed shape, "
                              f"got a ragged {_type_name(result)}") from None
-        if (array is not None and array.dtype.kind == "O"
-                and all(isinstance(value, (Real, Decimal)) for value in array.ravel())):
+        if array is not None and _exact_numbers(array):
             array = _exact_numbers_as_floats(array, f"run({seed})'s result")   # Fraction, Decimal
         if array is None or array.dtype.kind not in "biuf":
             raise TypeError(f"run({seed}) must return a number or an array of numbers, "
@@ -2315,6 +2313,12 @@ def _check_results(results, seeds):
                              f"returned {arrays[0].shape}: every seed must give the same shape")
         arrays.append(array)
     return np.array(arrays)
+
+
+def _exact_numbers(array):
+    """An object array holding only real numbers: Fractions, Decimals, ints beyond int64."""
+    return array.dtype.kind == "O" and all(isinstance(value, (Real, Decimal))
+                                           for value in array.ravel())
 
 
 def _exact_numbers_as_floats(array, name):
@@ -2343,8 +2347,7 @@ def _check_sample(values):
     if raw.ndim > 1 and any(size > 1 for size in raw.shape[1:]):
         raise ValueError(f"values must be 1-D (say, one number per seed), got an array of "
                          f"shape {raw.shape}: take one column of it, e.g. results[:, 0]")
-    if not (raw.dtype.kind in "biuf" or raw.dtype.kind == "O"
-            and all(isinstance(value, (Real, Decimal)) for value in raw.ravel())):
+    if not (raw.dtype.kind in "biuf" or _exact_numbers(raw)):
         raise TypeError(f"values must be numbers, got {_type_name(values)} {values!r}")
     if raw.dtype.kind == "O":
         raw = _exact_numbers_as_floats(raw, "values")
