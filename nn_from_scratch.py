@@ -516,7 +516,8 @@ class NNClassifier:
     # -- persistence --------------------------------------------------------------
 
     def save(self, path):
-        """Write the architecture, parameters and batch-norm statistics to an .npz file.
+        """Write the architecture, parameters and batch normalisation (statistics, eps and
+        momentum) to an .npz file.
 
         np.savez, no pickle; like np.savez, adds the suffix .npz to a path that lacks it.
         """
@@ -527,6 +528,8 @@ class NNClassifier:
                   "activation": np.array(self.activation),
                   "batch_norm": np.array(self.batch_norm)}
         arrays.update(self._state_arrays())
+        for l, norm in enumerate(self.norms, start=1):
+            arrays[f"eps{l}"], arrays[f"momentum{l}"] = np.array(norm.eps), np.array(norm.momentum)
         np.savez(path, **arrays)
 
     def _state_arrays(self):
@@ -2526,13 +2529,22 @@ def _read_model_file(cls, path, rng):
                         for key, kinds in _SETTINGS.items()}
             model = _model_from_settings(cls, settings, path, rng)
             expected = {f"{key}.npy": array for key, array in model._state_arrays().items()}
-            unknown = set(members) - expected.keys() - {f"{k}.npy" for k in _SETTINGS}
+            norm_settings = [(norm, l, key) for l, norm in enumerate(model.norms, start=1)
+                             for key in ("eps", "momentum")]
+            unknown = (set(members) - expected.keys() - {f"{k}.npy" for k in _SETTINGS}
+                       - {f"{key}{l}.npy" for _, l, key in norm_settings})
             if unknown:
                 raise ValueError(f"{path} is not a model file written by NNClassifier.save: "
                                  f"unexpected members {sorted(unknown)}")
             for member, target in expected.items():
                 target[...] = _read_member(archive, members, path, member[:-4],
                                            target.dtype.kind, target.shape, target.dtype)
+            for norm, l, key in norm_settings:
+                value = _read_member(archive, members, path, f"{key}{l}", "f").item()
+                try:
+                    setattr(norm, key, value)
+                except ValueError as error:
+                    raise ValueError(f"{path}: member '{key}{l}': {error}") from None
             for l, norm in enumerate(model.norms, start=1):
                 if not (norm.running_var >= 0).all():
                     raise ValueError(f"{path}: member 'running_var{l}' has negative or NaN "

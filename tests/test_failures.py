@@ -382,6 +382,24 @@ def test_load_refuses_a_missing_member(saved):
         nn.NNClassifier.load(path)
 
 
+@pytest.mark.parametrize("member, value, message", [
+    ("eps1", np.array(-1.0), r"member 'eps1': eps must be a positive number, got -1.0"),
+    ("momentum1", np.array(2.0), r"member 'momentum1': momentum must lie in \(0, 1\], got 2.0"),
+    ("momentum1", None, r"missing member 'momentum1'")])
+def test_load_checks_batch_norm_settings(tmp_path, member, value, message):
+    path = tmp_path / "bn.npz"
+    nn.NNClassifier([3, 4, 2], rng=0, batch_norm=True).save(path)
+    with np.load(path) as stored:
+        arrays = dict(stored)
+    if value is None:
+        del arrays[member]
+    else:
+        arrays[member] = value
+    rewrite(path, arrays)
+    with pytest.raises(ValueError, match=message):
+        nn.NNClassifier.load(path)
+
+
 def test_save_refuses_a_replaced_parameter(tmp_path):
     model = nn.NNClassifier([3, 2], rng=0)
     model.layers[0].W = np.zeros((2, 3), dtype=object)

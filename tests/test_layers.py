@@ -184,6 +184,7 @@ def test_batch_of_one_is_refused_in_training():
 def test_batch_norm_save_load_round_trip(tmp_path):
     X, t = data(4, 12, 3, 9)
     model = nn.NNClassifier([4, 6, 5, 3], rng=9, batch_norm=True, activation="tanh", dtype=np.float32)
+    model.norms[0].eps, model.norms[1].momentum = 1e-3, 0.01     # settings other than the defaults
     nn.train(model, X, t, nn.Adam(model, 0.01), epochs=2, batch_size=4, rng=0)
     model.save(tmp_path / "bn")
     loaded = nn.NNClassifier.load(tmp_path / "bn")
@@ -194,6 +195,7 @@ def test_batch_norm_save_load_round_trip(tmp_path):
     for a, b in zip(model.norms, loaded.norms):
         np.testing.assert_array_equal(a.running_mean, b.running_mean)
         np.testing.assert_array_equal(a.running_var, b.running_var)
+        assert (b.eps, b.momentum) == (a.eps, a.momentum)
     np.testing.assert_array_equal(loaded.forward(X), model.forward(X))
 
 
