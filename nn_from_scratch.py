@@ -5,7 +5,9 @@ in the order of the lessons: building blocks, the classifier (forward, loss,
 backward), optimizers, training, gradient checking, graders for the exercises,
 data and figures. The argument checks are gathered at the end, apart from the
 mathematics: every public function checks its arguments in its first lines and
-then computes exactly the equations in its docstring.
+then computes exactly the equations in its docstring. Settings that may change after
+construction (a learning rate, eps, ...) are declared with their bounds (_setting) and
+checked on every assignment by those same functions.
 
 Notation (the notation card of 01_derivation)
 ---------------------------------------------
@@ -37,6 +39,7 @@ import sysconfig
 import traceback
 import zipfile
 from collections import Counter, namedtuple
+from collections.abc import Mapping, Set
 from decimal import Decimal
 from numbers import Integral, Real
 from os import PathLike
@@ -652,13 +655,7 @@ class Adam(SGD):
 
     @k.setter
     def k(self, value):
-        if isinstance(value, bool) or not isinstance(value, Integral):
-            raise TypeError(f"k, the number of steps taken, must be an int >= 0, got {value!r} "
-                            f"({_type_name(value)})")
-        if not 0 <= value < 2**62:
-            raise ValueError(f"k, the number of steps taken, must be an int in [0, 2^62), "
-                             f"got {value}")
-        self._k = int(value)
+        self._k = _check_step_count(value)
 
     beta1 = _setting("beta1", low=0, below=1)
     beta2 = _setting("beta2", low=0, below=1)
@@ -696,8 +693,9 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
     the loss, backpropagates and calls optimizer.step().
 
     Returns a dict of arrays with one entry per epoch:
-      "loss": mean training loss over the epoch's mini-batches, as loss() returns it
-              (with the L2 penalty and the dropout noise when those are on);
+      "loss": mean training loss over the epoch's N samples: each mini-batch's loss, as
+              loss() returns it (with the L2 penalty and the dropout noise when those are
+              on), weighted by the batch's size;
       "val_loss", "val_accuracy": on (X_val, t_val) after the epoch, in evaluation
               mode, when those are given.
     callback(epoch, model), if given, is called after every epoch (epoch from 1).
@@ -836,6 +834,13 @@ def gradient_check(model, X, t, h=1e-5):
     kinks (rel_error is NaN if that leaves none). Dropout masks are drawn once and
     reused by every evaluation. Works on a copy: the model is left as it was. Two loss
     evaluations per entry: use small networks.
+
+    With batch normalisation, a unit whose batch standard deviation sigma is small makes
+    the loss sharply curved (1/sigma amplifies every change of its input), and the
+    difference's truncation error, of order h^2 times that curvature, can exceed 1e-7
+    though backward() is right. It happens with batches of a few samples (always with 2,
+    where every zhat is +-1); use a batch of 10 or more, or check that the error falls
+    as h^2 when h is divided by 10.
     """
     X, t = _check_X_and_labels(X, t, _check_model(model))
     _check_gradient_check(model, h)
@@ -1714,6 +1719,9 @@ def _number(value, name, dtype=np.float64, low=None, low_open=False, below=None,
     converted = float(dtype.type(as_float))
     changed = not np.isnan(as_float) and converted != value
     shown = f"{value!r}" + (f", which is {converted!r} in {dtype}" if changed else "")
+    if converted == 0 and value != 0:
+        raise ValueError(f"{name} must {wanted}, got {shown}: too small to have any effect "
+                         f"(use 0 for none)")
     if (not np.isfinite(converted)
             or (low is not None and (converted < low or (low_open and converted == low)))
             or (below is not None and converted >= below)
@@ -1727,10 +1735,17 @@ def _check_same_shape(a, b):
     a, b = _as_float_array(a, "a"), _as_float_array(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
+    converted = []
     for name, array in (("a", a), ("b", b)):
         if not np.isfinite(array).all():
             raise ValueError(f"{name} contains NaN or inf ({_non_finite_summary(array)})")
-    return a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
+        with np.errstate(over="ignore"):                  # a longdouble: checked below
+            as_float64 = array.astype(np.float64, copy=False)
+        if not np.isfinite(as_float64).all():
+            raise ValueError(f"{name} holds values beyond the range of float64 "
+                             f"(largest magnitude {_magnitude(np.abs(array).max())})")
+        converted.append(as_float64)
+    return tuple(converted)
 
 
 def _check_decimals(decimals):
@@ -1743,8 +1758,10 @@ def _check_decimals(decimals):
 
 
 def _check_units(units):
-    if isinstance(units, (str, bytes)) or not hasattr(units, "__iter__"):
-        raise TypeError(f"units must be a sequence of ints such as [2, 10, 2], got {units!r}")
+    if (isinstance(units, (str, bytes, Set, Mapping)) or not hasattr(units, "__iter__")
+            or (isinstance(units, np.ndarray) and units.ndim != 1)):
+        raise TypeError(f"units must be an ordered sequence of ints such as [2, 10, 2], "
+                        f"got {units!r} ({_type_name(units)})")
     units = list(units)
     if len(units) < 2:
         raise ValueError(f"units needs at least two entries (inputs and classes), got {units}")
@@ -1828,10 +1845,19 @@ def _reject_masked(X, name):
                         f"drop the masked samples or fill them first")
 
 
+def _array(X, name):
+    """np.asarray(X), refusing a masked array and nested lists of different lengths."""
+    _reject_masked(X, name)
+    try:
+        return np.asarray(X)
+    except ValueError:
+        raise ValueError(f"{name} must be a rectangular array, got nested sequences of "
+                         f"different lengths") from None
+
+
 def _as_float_array(Z, name):
     """Z as a float array (integers would wrap around in Z - max)."""
-    _reject_masked(Z, name)
-    Z = np.asarray(Z)
+    Z = _array(Z, name)
     if Z.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got an array of dtype {Z.dtype}")
     return Z if Z.dtype.kind == "f" else Z.astype(np.float64)
@@ -1849,8 +1875,7 @@ def _check_logits(Z):
 
 def _check_X(X, n_rows, dtype, name="X"):
     """X as a 2-D finite array of `dtype` with `n_rows` rows (no copy if it is one)."""
-    _reject_masked(X, name)
-    X = np.asarray(X)
+    X = _array(X, name)
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got an array of dtype {X.dtype}")
     if X.ndim != 2:
@@ -1871,7 +1896,7 @@ def _check_X(X, n_rows, dtype, name="X"):
         if np.isfinite(original).all():
             raise ValueError(f"{name} holds values beyond the range of {dtype} "
                              f"(largest magnitude {_magnitude(np.abs(original).max())})")
-        raise ValueError(f"{name} contains NaN or inf")
+        raise ValueError(f"{name} contains NaN or inf ({_non_finite_summary(original)})")
     return X
 
 
@@ -1884,8 +1909,7 @@ def _magnitude(x):
 
 def _check_labels(t, n_classes, n=None, name="t"):
     """t as an int array of shape (n,) with values in [0, n_classes)."""
-    _reject_masked(t, name)
-    t = np.asarray(t)
+    t = _array(t, name)
     if t.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold integer class labels, got an array of dtype {t.dtype}")
     if t.ndim != 1:
@@ -2105,8 +2129,7 @@ def _check_layer_input(X, W, name="X"):
     """X as an array of W's dtype, shape (W's columns, n). Its values are not checked
     (inside a diverging model they must reach the model's own finiteness check), except
     that a cast to a narrower dtype must not turn finite values into inf."""
-    _reject_masked(X, name)
-    X = np.asarray(X)
+    X = _array(X, name)
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got an array of dtype {X.dtype}")
     if X.dtype.kind == "f" and X.dtype.itemsize > W.dtype.itemsize:
@@ -2146,20 +2169,21 @@ def _model_parameters(model):
     """model.parameters() as a list of (l, name, P, dP), each P a float NumPy array."""
     params = model.parameters()
     try:
-        params = [tuple(item) for item in params]
+        params = list(params)
     except TypeError:
         raise TypeError(f"model.parameters() must return a list of (l, name, P, dP), "
                         f"got {_type_name(params)}") from None
     for item in params:
-        if len(item) != 4:
-            raise TypeError(f"model.parameters() must return (l, name, P, dP) tuples, "
-                            f"got one of length {len(item)}")
+        if not isinstance(item, (tuple, list)) or len(item) != 4:
+            got = (f"one of length {len(item)}" if isinstance(item, (tuple, list))
+                   else f"an item of type {_type_name(item)}")
+            raise TypeError(f"model.parameters() must return (l, name, P, dP) tuples, got {got}")
         l, name, P, _ = item
         if not isinstance(P, np.ndarray) or P.dtype not in _FLOAT_DTYPES:
             got = f"dtype {P.dtype}" if isinstance(P, np.ndarray) else _type_name(P)
             raise TypeError(f"parameter {name}{l} must be a float32 or float64 NumPy array "
                             f"(np.array([2.0, 1.0]), not [2, 1]), got {got}")
-    return params
+    return [tuple(item) for item in params]
 
 
 def _dtype_of(owner):
@@ -2349,7 +2373,8 @@ def _check_sample(values):
         raise ValueError("values is empty: mean_sd needs at least one value")
     if raw.ndim > 1 and any(size > 1 for size in raw.shape[1:]):
         raise ValueError(f"values must be 1-D (say, one number per seed), got an array of "
-                         f"shape {raw.shape}: take one column of it, e.g. results[:, 0]")
+                         f"shape {raw.shape}: take one row or column of it "
+                         f"(results[0] or results[:, 0])")
     if not (raw.dtype.kind in "biuf" or _exact_numbers(raw)):
         raise TypeError(f"values must be numbers, got {_type_name(values)} {values!r}")
     if raw.dtype.kind == "O":
@@ -2365,6 +2390,17 @@ def _check_sample(values):
         raise ValueError(f"values as large as {np.abs(values).max():.3g} overflow their mean "
                          f"and spread")
     return values
+
+
+def _check_step_count(value):
+    """Adam.k: an int >= 0 (and below 2^62, so that beta^k stays a float operation)."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"k, the number of steps taken, must be an int >= 0, got {value!r} "
+                        f"({_type_name(value)})")
+    if not 0 <= value < 2**62:
+        raise ValueError(f"k, the number of steps taken, must be an int in [0, 2^62), "
+                         f"got {value}")
+    return int(value)
 
 
 def _check_binomial(p, n):
@@ -2497,7 +2533,7 @@ def _npz_path(path):
     """Path(path), with .npz appended if it has another suffix or none, as np.savez does."""
     if not isinstance(path, (str, PathLike)):
         raise TypeError(f"path must be a str or a path-like object, got {_type_name(path)}")
-    if not Path(path).name:
+    if not Path(path).name or str(path).endswith(("/", os.sep)):
         raise ValueError(f"path must name a file, got {str(path)!r}")
     path = Path(path)
     return path if path.suffix == ".npz" else path.with_name(path.name + ".npz")

@@ -1266,3 +1266,69 @@ def test_a_signalling_nan_is_named_as_not_finite():
         nn.mean_sd([Decimal("sNaN"), Decimal(1)])
     results = nn.repeat_over_seeds(lambda seed: Decimal("sNaN"), 2)
     assert np.isnan(results).all()                              # kept, as a NaN result is
+
+
+# ---------------------------------------------------------------------------
+# Round 9 of the audit: ragged lists, numbers that round to zero, odd containers
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: nn.NNClassifier([2, 3, 2], rng=0).predict([[1.0, 2.0], [3.0]]), "X"),
+    (lambda: nn.NNClassifier([2, 3, 2], rng=0).loss(np.ones((2, 2)), [[0], [1, 0]]), "t"),
+    (lambda: nn.relu([[1.0], [2.0, 3.0]]), "Z"),
+    (lambda: nn.relative_error([[1.0], [2.0, 3.0]], [1.0, 2.0]), "a"),
+    (lambda: nn.Linear(2, 3, rng=0)([[1.0], [2.0, 3.0]]), "X"),
+])
+def test_ragged_lists_are_named(call, name):
+    with _no_warnings():
+        with pytest.raises(ValueError, match=f"^{name} must be a rectangular array, got nested "
+                                             f"sequences of different lengths$"):
+            call()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"l2": 1e-50, "dtype": np.float32}, r"l2 must be a number >= 0, got 1e-50, which is 0.0 in float32: too small"),
+    ({"l2": np.longdouble("1e-400")}, r"l2 must be a number >= 0, got .*which is 0.0 in float64: too small"),
+    ({"dropout": 1e-50, "dtype": np.float32}, r"dropout must lie in \[0, 1\), got 1e-50, which is 0.0 in float32"),
+])
+def test_a_positive_setting_that_rounds_to_zero_is_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        nn.NNClassifier([2, 3, 2], rng=0, **kwargs)
+    assert nn.NNClassifier([2, 3, 2], rng=0, l2=0.0, dropout=0).l2 == 0.0     # 0 itself is fine
+
+
+@pytest.mark.parametrize("units", [np.array(5), {2, 10, 3}, {2: 1, 3: 1}, np.array([[2, 3]])])
+def test_units_must_be_an_ordered_sequence(units):
+    with pytest.raises(TypeError, match="units must be an ordered sequence of ints"):
+        nn.NNClassifier(units)
+
+
+def test_relative_error_of_a_longdouble_beyond_float64_is_named():
+    a = np.array([np.longdouble("1e400"), 1])
+    with _no_warnings():
+        with pytest.raises(ValueError, match=r"a holds values beyond the range of float64 "
+                                             r"\(largest magnitude 1e\+400\)"):
+            nn.relative_error(a, [1.0, 1.0])
+
+
+def test_non_finite_inputs_are_counted():
+    X = np.ones((2, 5))
+    X[0, 1], X[1, 3] = np.nan, np.inf
+    with pytest.raises(ValueError, match=r"X contains NaN or inf \(1 NaN, 1 inf of 10 entries\)"):
+        nn.NNClassifier([2, 3, 2], rng=0).predict(X)
+
+
+def test_a_parameters_item_that_is_not_a_tuple_is_named():
+    class Toy:
+        def parameters(self):
+            return [5]
+
+        def clear_cache(self):
+            pass
+    with pytest.raises(TypeError, match=r"must return \(l, name, P, dP\) tuples, got an item of type int"):
+        nn.SGD(Toy(), 0.1)
+
+
+def test_save_refuses_a_folder_path(tmp_path):
+    with pytest.raises(ValueError, match="path must name a file"):
+        nn.NNClassifier([2, 2], rng=0).save(str(tmp_path) + "/models/")

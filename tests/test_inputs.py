@@ -59,7 +59,7 @@ def test_huge_but_finite_X_is_accepted(model):
     ([3, 2.5, 2], TypeError, r"units\[1\] must be a positive int, got 2.5"),
     ([3, 4.0, 2], TypeError, r"units\[1\] must be a positive int, got 4.0"),
     ([3, "4", 2], TypeError, r"units\[1\] must be a positive int"),
-    (5, TypeError, "units must be a sequence of ints"),
+    (5, TypeError, "units must be an ordered sequence of ints"),
 ])
 def test_bad_units(units, error, message):
     with pytest.raises(error, match=message):
