@@ -3,19 +3,24 @@
 The notebook kernels that nbval starts inherit this process's environment:
 
 * Figures go to a temporary folder (nn.figures_dir() reads NN_FROM_SCRATCH_FIGURES),
-  so running the tests never rewrites the committed PNGs in figures/. Their bytes
+  removed when the run ends, so running the tests never rewrites the committed PNGs in
+  figures/. Their bytes
   can differ between machines: another OpenBLAS kernel moves the last bits of a
   product, and an anti-aliased pixel with them.
 * One BLAS thread: faster for this project's small matrices and steadier when the
   two cores are busy. It can change the last bits of a product (another split of
   the work); every printed number is rounded well above that.
 """
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ["NN_FROM_SCRATCH_FIGURES"] = tempfile.mkdtemp(prefix="nn_from_scratch_figures_")
+_figures = tempfile.mkdtemp(prefix="nn_from_scratch_figures_")
+os.environ["NN_FROM_SCRATCH_FIGURES"] = _figures
+atexit.register(shutil.rmtree, _figures, ignore_errors=True)     # each process removes its own
 
 
 def pytest_collection_modifyitems(items):
