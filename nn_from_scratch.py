@@ -935,6 +935,12 @@ def grade_output_gradient(fn):
                                      logits)
         hints = {"(P - T) / n, the gradient of the mean loss (this asks for the per-sample columns)":
                  (P - T) / logits.shape[1], "P alone: the - T is missing": P}
+        hints["the softmax normalised along axis=1 (over the samples): each column of P sums to "
+              "1 over the classes, axis=0"] = softmax(logits.T).T - T
+        whole_rows = np.zeros_like(T)
+        whole_rows[t, :] = 1
+        hints["P[t, :] -= 1, which subtracts 1 along whole rows: one entry per column, "
+              "P[t, np.arange(n)] -= 1"] = P - whole_rows
         if logits is Z:                         # exp(Z) overflows for the large logits
             hints["exp(Z) - T: the softmax's normalisation is missing"] = np.exp(Z) - T
         results.append(_grade_part(f"Delta, {case}", got, P - T, numeric, hints,
@@ -1073,8 +1079,16 @@ def grade_training_loop(fn):
          {"weigh": False}),
         ("without the last, smaller batch", "range(0, N, batch_size) keeps it", {"drop_last": True}),
         ("without any update", "call model.backward() and then optimizer.step() after each "
-         "batch's loss", {"update": False})]
-    results, moved, recognised = [], True, False
+         "batch's loss", {"update": False}),
+        ("with the images shuffled and the labels not", "take both from the same indices: "
+         "X[:, batch] and t[batch]", {"misalign": "t"}),
+        ("with the labels shuffled and the images not", "take both from the same indices: "
+         "X[:, batch] and t[batch]", {"misalign": "X"}),
+        ("with N = X.shape[0], the number of features", "the samples are the columns: "
+         "N = X.shape[1]", {"n_axis": 0}),
+        ("with the running total carried over from earlier epochs", "set total = 0 at the start "
+         "of every epoch", {"reset": False})]
+    results, moved, recognised, close = [], True, False, True
     for case, rng, batch_size in (("rng = 5, batch_size = 12", seed, 12),   # 50 = 4 x 12 + 2
                                   ("rng = np.random.default_rng(5), batch_size = 10",
                                    np.random.default_rng(seed), 10)):       # 50 = 5 x 10
@@ -1098,13 +1112,24 @@ def grade_training_loop(fn):
                                    {f"the weights of training {what}: {fix}": model.layers[0].W
                                     for what, fix, (_, model) in runs}))
         moved = moved and not np.array_equal(learner.layers[0].W, start.layers[0].W)
+        close = close and _close_losses(got, history["loss"])
         recognised = recognised or any(_same_weights(learner.layers[0].W, model.layers[0].W)
                                        for _, _, (_, model) in runs)
-    if moved and not recognised and not all(results[1::2]):     # other batches were drawn?
+    if moved and close and not recognised and not all(results[1::2]):   # other batches drawn?
         print("  (if your loop trains correctly, check that it draws the batches nn.train draws: "
               "one generator, made once; order = rng.permutation(N) at the start of each epoch; "
               "then the batches order[0:batch_size], order[batch_size:2 * batch_size], ...)")
     return _summary("train_loop", results)
+
+
+def _close_losses(got, reference):
+    """The learner's epoch losses end within 10% of the reference's: a loop that trains."""
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return (got.shape == reference.shape and np.isfinite(got).all()
+            and abs(got[-1] - reference[-1]) <= 0.1 * reference[-1])
 
 
 def _same_weights(W, reference):
@@ -1114,17 +1139,22 @@ def _same_weights(W, reference):
 
 
 def _training_variant(start, X, t, lr, epochs, batch_size, seed, order="shuffle", weigh=True,
-                      drop_last=False, update=True):
-    """A training loop with one typical mistake: its per-epoch losses and its model."""
-    model, rng, n = start.copy(), np.random.default_rng(seed), X.shape[1]
+                      drop_last=False, update=True, misalign=None, n_axis=1, reset=True):
+    """A training loop with one typical mistake: its per-epoch losses and its model.
+    misalign="t" takes the labels t[begin:end] unshuffled ("X": the images); reset=False
+    carries the running total over from earlier epochs."""
+    model, rng, n = start.copy(), np.random.default_rng(seed), X.shape[n_axis]
     optimizer, losses, first = SGD(model, lr), [], np.random.default_rng(seed).permutation(n)
+    total = 0.0
     for _ in range(epochs):
         indices = {"shuffle": lambda: rng.permutation(n), "none": lambda: np.arange(n),
                    "once": lambda: first}[order]()
-        total = count = 0.0
+        total, count = (0.0 if reset else total), 0.0
         for begin in range(0, n - (n % batch_size if drop_last else 0), batch_size):
             batch = indices[begin:begin + batch_size]
-            loss = model.loss(X[:, batch], t[batch])
+            plain = np.arange(begin, begin + len(batch))
+            loss = model.loss(X[:, plain if misalign == "X" else batch],
+                              t[plain if misalign == "t" else batch])
             if update:
                 model.backward()
                 optimizer.step()
@@ -1172,7 +1202,19 @@ def grade_adam_step(fn):
             "the step from m and v as they were before this step: update m and v first":
                 -lr * (m_before / (1 - beta1**k)) / (np.sqrt(v_before / (1 - beta2**k)) + eps),
             "Adam's usual settings 0.9, 0.999, 1e-8, not the arguments beta1, beta2, eps":
-                defaults[0] - before}
+                defaults[0] - before,
+            "the step with v corrected by 1 - beta1^k (v's correction is 1 - beta2^k)":
+                -lr * m_hat / (np.sqrt(ref_v / (1 - beta1**k)) + eps),
+            "the step with corrections 1 - beta1 and 1 - beta2: the power k is missing"
+            + (" (or the exponent is k - 1)" if k == 2 else ""):
+                -lr * (ref_m / (1 - beta1)) / (np.sqrt(ref_v / (1 - beta2)) + eps),
+            "the step from m built with beta2 and v with beta1: beta1 is m's, beta2 is v's":
+                -lr * ((beta2 * m_before + (1 - beta2) * dP) / (1 - beta2**k))
+                / (np.sqrt((beta1 * v_before + (1 - beta1) * dP**2) / (1 - beta1**k)) + eps)}
+        if k > 2:                               # at k = 2, k - 1 = 1: named just above
+            variants["the step with k - 1 in the corrections (k counts from 1: step k uses beta^k)"] = (
+                -lr * (ref_m / (1 - beta1**(k - 1)))
+                / (np.sqrt(ref_v / (1 - beta2**(k - 1))) + eps))
         untouched = all(np.array_equal(a, b) for a, b in ((P, before), (m, m_before), (v, v_before)))
         if untouched:
             print(f"adam_step: step {k} left P, m and v unchanged: update them in place "
@@ -1185,16 +1227,21 @@ def grade_adam_step(fn):
                    "before this step's update, when at step 1 they are still 0 (update them first)")
             variants = {f"a zero step: P did not change; {why}": np.zeros_like(P)}
         unchanged = "the array as it was before the step: update it in place ({0} *= {1}; {0} += ...)"
-        nonfinite = "a division by zero? with k = 1, 2, ... the corrections 1 - beta^k are never 0"
+        nonfinite = ("a division by zero? with k = 1, 2, ... the corrections 1 - beta^k are never 0 "
+                     "(an exponent k - 1 makes 1 - beta^0 = 0 at step 1)")
         results += [_grade_part(f"step {k}: m", m, ref_m, None,
                                 {unchanged.format("m", "beta1"): m_before,
                                  "m with beta1 = 0.9, not the argument beta1": defaults[1],
+                                 "m with beta2: m's decay is beta1":
+                                     beta2 * m_before + (1 - beta2) * dP,
                                  "m / (1 - beta1^k), the bias-corrected m_hat: keep m_hat in a new "
                                  "array (m_hat = m / ...), m itself stays uncorrected": m_hat},
                                 nonfinite=nonfinite),
                     _grade_part(f"step {k}: v", v, ref_v, None,
                                 {unchanged.format("v", "beta2"): v_before,
                                  "v with beta2 = 0.999, not the argument beta2": defaults[2],
+                                 "v with beta1: v's decay is beta2":
+                                     beta1 * v_before + (1 - beta1) * dP**2,
                                  "v built from dP, not from dP**2":
                                      beta2 * v_before + (1 - beta2) * dP,
                                  "v / (1 - beta2^k), the bias-corrected v_hat: keep v_hat in a new "
@@ -1231,9 +1278,14 @@ def grade_activation_derivative(fn, activation="tanh"):
              "leaky_relu": {"leaky ReLU itself, not its derivative": leaky_relu(Z),
                             "ReLU's derivative: the slope 0.01 for z < 0 is missing": d_relu(Z)},
              "tanh": {"1 - tanh(z): the square is missing": 1 - np.tanh(Z),
-                      "tanh(z) itself, not its derivative": np.tanh(Z)},
+                      "tanh(z) itself, not its derivative": np.tanh(Z),
+                      "1 - z^2: square tanh(z), not z (f' = 1 - f(z)^2)": 1 - Z**2},
              "sigmoid": {"sigmoid(z) alone: the factor (1 - sigmoid(z)) is missing": sigmoid(Z),
-                         "1 - sigmoid(z): the factor sigmoid(z) is missing": 1 - sigmoid(Z)}}
+                         "1 - sigmoid(z): the factor sigmoid(z) is missing": 1 - sigmoid(Z),
+                         "sigmoid(z) (1 - z): the factor is 1 - sigmoid(z), not 1 - z":
+                             sigmoid(Z) * (1 - Z),
+                         "z (1 - z): f' = f(z) (1 - f(z)) is written with f(z), not z":
+                             Z * (1 - Z)}}
     return _summary(f"d_{activation}", [
         _grade_part(f"{activation}'(z) on a {Z.shape} array", got, d_f(Z), numeric,
                     hints[activation]),
@@ -1278,6 +1330,17 @@ def grade_batchnorm_backward(fn):
                                                    * np.sum(G * norm.Zhat, axis=1, keepdims=True)),
                     "the compact formula without the factor gamma":
                         (G - mean_G - norm.Zhat * mean_GZ) / norm.sigma,
+                    "the compact formula without the factor 1 / sigma":
+                        norm.gamma * (G - mean_G - norm.Zhat * mean_GZ),
+                    "the compact formula with 1 / (n - 1) in its means (the batch variance "
+                    "divides by n; only the running variance uses n / (n - 1))":
+                        norm.gamma / norm.sigma * (G - G.sum(axis=1, keepdims=True) / (n - 1)
+                                                   - norm.Zhat * np.sum(G * norm.Zhat, axis=1,
+                                                                        keepdims=True) / (n - 1)),
+                    "the compact formula with 1 / (n - 1) in its last term (the batch variance "
+                    "divides by n; only the running variance uses n / (n - 1))":
+                        norm.gamma / norm.sigma * (G - mean_G - norm.Zhat * np.sum(
+                            G * norm.Zhat, axis=1, keepdims=True) / (n - 1)),
                     "the compact formula with means over axis=0 (the units) instead of axis=1 "
                     "(the samples)":
                         norm.gamma / norm.sigma * (G - G.mean(axis=0, keepdims=True) - norm.Zhat
@@ -1311,7 +1374,7 @@ def _attempt(name, fn, *args, case=None, returns=True, index_hint="", refuse=Non
         message = str(error).strip()
         raise _Ungradable(f"{context}: your function raised {type(error).__name__}"
                           f"{_learner_line(error)}" + (f": {message}" if message else "")
-                          + _error_hint(error, index_hint)) from None
+                          + (_empty_helpers(fn) or _error_hint(error, index_hint))) from None
     if called:
         raise _Ungradable(f"{name}: your function calls {refuse[called[0]]}")
     if returns and result is None:
@@ -1324,6 +1387,16 @@ def _attempt(name, fn, *args, case=None, returns=True, index_hint="", refuse=Non
                               f"{changed[0]} in place; work on new arrays (x = x - m, not "
                               f"x -= m): the caller's arrays must not change")
     return result
+
+
+def _empty_helpers(fn):
+    """' (it calls name, whose body is still empty ...)' when fn uses a function of its own
+    module whose body is empty (a stub of an earlier "your turn" cell, which returns None)."""
+    code, names = getattr(inspect.unwrap(fn), "__code__", None), getattr(fn, "__globals__", {})
+    empty = [name for name in (code.co_names if code else ())
+             if inspect.isfunction(names.get(name)) and _is_empty(names[name])]
+    return (f" (it calls {', '.join(empty)}, whose body is still empty: write "
+            f"{'that one' if len(empty) == 1 else 'those'} first)" if empty else "")
 
 
 def _refused(refuse, fn):

@@ -1037,3 +1037,159 @@ def test_a_loop_that_replaces_the_weights_is_graded_not_crashed(ending, capsys):
     passed, out = grade(nn.grade_training_loop, loop, capsys)
     assert not passed
     assert out.splitlines()[-1].startswith("train_loop: 2 of 4 parts correct"), out
+
+
+# ---------------------------------------------------------------------------
+# Mistakes named since audit round 9
+# ---------------------------------------------------------------------------
+
+def make_loop_mistake(kind):
+    """A training loop with one of the mistakes below (the rest as nn.train does it)."""
+    def train_loop(model, X, t, optimizer, epochs, batch_size, rng):
+        rng = np.random.default_rng(rng)
+        n = X.shape[0] if kind == "features" else X.shape[1]
+        losses, total = [], 0.0
+        for _ in range(epochs):
+            order = rng.permutation(n)
+            if kind != "no reset":
+                total = 0.0
+            for start in range(0, n, batch_size):
+                batch = order[start:start + batch_size]
+                plain = slice(start, start + batch_size)
+                images = X[:, plain] if kind == "images unshuffled" else X[:, batch]
+                labels = t[plain] if kind == "labels unshuffled" else t[batch]
+                total += model.loss(images, labels) * len(batch)
+                model.backward()
+                optimizer.step()
+            losses.append(total / n)
+        return losses
+    return train_loop
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("labels unshuffled", "with the images shuffled and the labels not: take both from the same indices"),
+    ("images unshuffled", "with the labels shuffled and the images not: take both from the same indices"),
+    ("features", r"with N = X.shape\[0\], the number of features: the samples are the columns"),
+    ("no reset", "with the running total carried over from earlier epochs: set total = 0"),
+])
+def test_more_training_loop_mistakes_are_named(kind, message, capsys):
+    passed, out = grade(nn.grade_training_loop, make_loop_mistake(kind), capsys)
+    assert not passed
+    assert re.search(r"epoch losses: WRONG .*" + message, out), out
+    assert "if your loop trains correctly" not in out, out
+
+
+def test_the_note_on_batches_needs_a_loop_that_trains(capsys):
+    def misaligned_choice(model, X, t, optimizer, epochs, batch_size, rng):
+        rng, n, losses = np.random.default_rng(rng), X.shape[1], []
+        for _ in range(epochs):
+            order, total = rng.choice(n, n, replace=False), 0.0
+            for start in range(0, n, batch_size):
+                batch = order[start:start + batch_size]
+                total += model.loss(X[:, batch], t[start:start + batch_size]) * len(batch)
+                model.backward()
+                optimizer.step()
+            losses.append(total / n)
+        return losses
+    passed, out = grade(nn.grade_training_loop, misaligned_choice, capsys)
+    assert not passed and "if your loop trains correctly" not in out, out
+
+
+def test_a_backward_that_calls_an_empty_helper_is_told_so(capsys):
+    namespace = {}
+    exec("def layer_backward(dZ, A_prev, W):\n    ...\n\n"
+         "def backward(model):\n"
+         "    grads, dZ = [], model.dZ_L\n"
+         "    for l in range(len(model.layers), 0, -1):\n"
+         "        layer = model.layers[l - 1]\n"
+         "        dW, db, dA_prev = layer_backward(dZ, layer.A_prev, layer.W)\n"
+         "        grads.append((dW, db))\n"
+         "    return grads[::-1]\n", namespace)
+    passed, out = grade(nn.grade_backward, namespace["backward"], capsys)
+    assert not passed
+    assert ("cannot unpack non-iterable NoneType object (it calls layer_backward, whose body is "
+            "still empty: write that one first)") in out, out
+
+
+@pytest.mark.parametrize("fn, message", [
+    (lambda Z, t: nn.softmax(Z.T).T - nn.one_hot_convert(t, Z.shape[0]),
+     r"it equals the softmax normalised along axis=1 \(over the samples\)"),
+])
+def test_a_softmax_over_the_wrong_axis_is_named(fn, message, capsys):
+    passed, out = grade(nn.grade_output_gradient, fn, capsys)
+    assert not passed and len(re.findall(message, out)) == 3, out
+
+
+def test_whole_rows_of_P_minus_one_are_named(capsys):
+    def whole_rows(Z, t):
+        P = nn.softmax(Z)
+        P[t, :] -= 1
+        return P
+    passed, out = grade(nn.grade_output_gradient, whole_rows, capsys)
+    assert not passed
+    assert len(re.findall(r"it equals P\[t, :\] -= 1, which subtracts 1 along whole rows", out)) == 3, out
+
+
+@pytest.mark.parametrize("activation, fn, message", [
+    ("tanh", lambda Z: 1 - Z**2, r"1 - z\^2: square tanh\(z\), not z"),
+    ("sigmoid", lambda Z: nn.sigmoid(Z) * (1 - Z), r"sigmoid\(z\) \(1 - z\): the factor is 1 - sigmoid\(z\)"),
+    ("sigmoid", lambda Z: Z * (1 - Z), r"z \(1 - z\): f' = f\(z\) \(1 - f\(z\)\) is written with f\(z\)"),
+])
+def test_derivatives_written_with_z_for_f_are_named(activation, fn, message, capsys):
+    passed, out = grade(lambda f: nn.grade_activation_derivative(f, activation), fn, capsys)
+    assert not passed and len(re.findall(message, out)) == 2, out
+
+
+def make_batchnorm_mistake(kind):
+    def backward(dY, Zhat, sigma, gamma):
+        n = dY.shape[1]
+        mean = lambda A: A.sum(axis=1, keepdims=True) / (n - 1 if kind == "n - 1" else n)
+        last = (dY * Zhat).sum(axis=1, keepdims=True) / (n - 1 if kind in ("n - 1", "n - 1 last") else n)
+        scale = gamma if kind == "no sigma" else gamma / sigma
+        return (scale * (dY - mean(dY) - Zhat * last), np.sum(dY * Zhat, axis=1, keepdims=True),
+                dY.sum(axis=1, keepdims=True))
+    return backward
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("n - 1", r"dZ: WRONG .*: it equals the compact formula with 1 / \(n - 1\) in its means"),
+    ("n - 1 last", r"dZ: WRONG .*: it equals the compact formula with 1 / \(n - 1\) in its last term"),
+    ("no sigma", r"dZ: WRONG .*: it equals the compact formula without the factor 1 / sigma"),
+])
+def test_more_batchnorm_mistakes_are_named(kind, message, capsys):
+    passed, out = grade(nn.grade_batchnorm_backward, make_batchnorm_mistake(kind), capsys)
+    assert not passed and re.search(message, out), out
+    assert "dgamma: correct" in out and "dbeta: correct" in out, out
+
+
+def make_adam_mistake(kind):
+    def adam_step(P, dP, m, v, k, lr, beta1, beta2, eps):
+        b_m, b_v = (beta2, beta1) if kind == "swapped" else (beta1, beta2)
+        m *= b_m
+        m += (1 - b_m) * dP
+        v *= b_v
+        v += (1 - b_v) * dP**2
+        power_m = power_v = k
+        if kind == "k - 1":
+            power_m = power_v = k - 1
+        correction_v = 1 - (beta1 if kind == "beta1 for v" else b_v) ** power_v
+        correction_m = 1 - b_m ** power_m
+        if kind == "no power":
+            correction_m, correction_v = 1 - beta1, 1 - beta2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            P -= lr * (m / correction_m) / (np.sqrt(v / correction_v) + eps)
+    return adam_step
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("swapped", r"step 2: m: WRONG .*: it equals m with beta2: m's decay is beta1"),
+    ("swapped", r"step 2: v: WRONG .*: it equals v with beta1: v's decay is beta2"),
+    ("beta1 for v", r"step 1: P's update: WRONG .*: it equals the step with v corrected by 1 - beta1\^k"),
+    ("no power", r"step 2: P's update: WRONG .*: it equals the step with corrections 1 - beta1 and 1 - beta2: the power k is missing"),
+    ("k - 1", r"step 1: P's update: contains NaN or inf .*an exponent k - 1 makes 1 - beta\^0 = 0 at step 1"),
+    ("k - 1", r"step 2: P's update: WRONG .*the power k is missing \(or the exponent is k - 1\)"),
+    ("k - 1", r"step 3: P's update: WRONG .*: it equals the step with k - 1 in the corrections"),
+])
+def test_more_adam_mistakes_are_named(kind, message, capsys):
+    passed, out = grade(nn.grade_adam_step, make_adam_mistake(kind), capsys)
+    assert not passed and re.search(message, out), out
