@@ -2486,7 +2486,8 @@ def _check_binomial(p, n):
 
 def _check_difference(P, h):
     if type(P) is not np.ndarray or P.dtype.kind != "f":
-        raise TypeError(f"P must be a float NumPy array (changed in place), got {_type_name(P)}")
+        got = f"an array of dtype {P.dtype}" if type(P) is np.ndarray else _type_name(P)
+        raise TypeError(f"P must be a float NumPy array (changed in place), got {got}")
     if not P.flags.writeable:
         raise ValueError("P must be writeable: central_difference changes it in place")
     h = _check_step_size(h)
@@ -2502,12 +2503,19 @@ def _check_difference(P, h):
 
 def _value_of(value, index):
     """f()'s value in central_difference: a finite real number."""
+    where = f"P[{', '.join(map(str, index))}]" if index else "P"
+    if isinstance(value, (str, bytes, bool, np.bool_)) or not (
+            isinstance(value, Real) or (isinstance(value, np.ndarray) and value.size == 1)):
+        raise TypeError(f"f() must return a number (a float), got {_type_name(value)}")
+    if np.iscomplexobj(value):
+        raise ValueError(f"f() returned {value} with {where} moved by +-h: central "
+                         f"differences need a real value")
     try:
         number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise TypeError(f"f() must return a number (a float), got {_type_name(value)}") from None
-    if np.iscomplexobj(value) or not np.isfinite(number):
-        where = f"P[{', '.join(map(str, index))}]" if index else "P"
+    except OverflowError:
+        raise ValueError(f"f() returned a number beyond the range of float64 with {where} "
+                         f"moved by +-h") from None
+    if not np.isfinite(number):
         raise ValueError(f"f() returned {value} with {where} moved by +-h: central "
                          f"differences need a finite real value")
     return number
@@ -2594,9 +2602,15 @@ def _check_plot(model, X, t, resolution, margin):
     if resolution < 2:
         raise ValueError(f"resolution must be at least 2 (grid points per axis), got {resolution}")
     margin = _number(margin, "margin", low=0)
-    if not np.isfinite((float(X.max()) + margin) - (float(X.min()) - margin)):
-        raise ValueError(f"margin = {margin} makes the plotted region overflow; use a margin "
-                         f"on the scale of the data")
+    low, high = float(X.min()), float(X.max())
+    if not np.isfinite(high - low):
+        raise ValueError(f"X spans from {low:.3g} to {high:.3g}: the plotted region overflows "
+                         f"float64; rescale the data")
+    limit = float(np.finfo(model.dtype).max)
+    if not (np.isfinite((high + margin) - (low - margin))
+            and max(abs(high + margin), abs(low - margin)) <= limit):
+        raise ValueError(f"margin = {margin} makes the plotted region overflow (the model "
+                         f"computes in {model.dtype}); use a margin on the scale of the data")
     return X, t, resolution, margin
 
 

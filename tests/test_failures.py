@@ -984,6 +984,13 @@ def test_a_negative_running_variance_is_refused_and_named(tmp_path):
     (lambda tmp: nn.plot_decision_boundary(nn.NNClassifier([2, 3, 2], rng=0), np.ones((2, 3)),
                                            [0, 1, 0], margin=1e308),
      r"margin = 1e\+308 makes the plotted region overflow"),
+    (lambda tmp: nn.plot_decision_boundary(nn.NNClassifier([2, 3, 2], rng=0, dtype=np.float32),
+                                           np.ones((2, 3)), [0, 1, 0], margin=1e39),
+     r"margin = 1e\+39 makes the plotted region overflow \(the model computes in float32\)"),
+    (lambda tmp: nn.plot_decision_boundary(nn.NNClassifier([2, 3, 2], rng=0),
+                                           np.array([[-1e308, 1e308, 0.0], [0.0, 1.0, 2.0]]),
+                                           [0, 1, 0], margin=0),
+     r"X spans from -1e\+308 to 1e\+308: the plotted region overflows float64"),
 ])
 def test_sizes_beyond_reason_are_refused(call, message, tmp_path):
     with pytest.raises(ValueError, match=message):
@@ -1332,3 +1339,20 @@ def test_a_parameters_item_that_is_not_a_tuple_is_named():
 def test_save_refuses_a_folder_path(tmp_path):
     with pytest.raises(ValueError, match="path must name a file"):
         nn.NNClassifier([2, 2], rng=0).save(str(tmp_path) + "/models/")
+
+
+@pytest.mark.parametrize("value, error, message", [
+    (np.complex128(1.0), TypeError, "f\\(\\) must return a number \\(a float\\), got complex128"),
+    ("1.0", TypeError, "f\\(\\) must return a number \\(a float\\), got str"),
+    (10**400, ValueError, "f\\(\\) returned a number beyond the range of float64 with P\\[0\\] moved by \\+-h"),
+])
+def test_central_difference_checks_what_f_returns(value, error, message):
+    with _no_warnings():
+        with pytest.raises(error, match=message):
+            nn.central_difference(lambda: value, np.zeros(2))
+
+
+def test_central_difference_names_the_dtype_of_an_integer_P():
+    with pytest.raises(TypeError, match="P must be a float NumPy array \\(changed in place\\), "
+                                        "got an array of dtype int64"):
+        nn.central_difference(lambda: 1.0, np.zeros(2, dtype=np.int64))
