@@ -1939,7 +1939,10 @@ def _as_float_array(Z, name):
 def _check_logits(Z):
     """softmax's and log_sum_exp's Z: a non-empty float array of finite logits."""
     Z = _as_float_array(Z, "Z")
-    if Z.ndim == 0 or Z.shape[0] == 0:
+    if Z.ndim not in (1, 2):
+        raise ValueError(f"Z must be 1-D (one sample's logits) or 2-D (classes x samples), "
+                         f"got shape {Z.shape}")
+    if Z.shape[0] == 0:
         raise ValueError(f"Z must have at least one class (row), got shape {Z.shape}")
     if not np.isfinite(Z).all():
         raise FloatingPointError(f"the logits Z are not finite ({_non_finite_summary(Z)})")
@@ -2547,11 +2550,15 @@ def _check_digits_split(val_size, test_size, random_state, dtype, n, n_classes):
     if not 0 <= random_state < 2**32:
         raise ValueError(f"random_state must be an int in [0, 2^32) (scikit-learn's seed), "
                          f"got {random_state}")
-    for part, size in (("val_size", val_size), ("test_size", test_size),
-                       ("1 - val_size - test_size", 1 - val_size - test_size)):
-        if size * n < n_classes:
-            raise ValueError(f"{part} = {size:.4g} leaves fewer than {n_classes} of the {n} "
-                             f"digits, one per class, for a stratified split")
+    # The counts scikit-learn's two splits make (it rounds each held-out part up).
+    n_test = int(np.ceil(test_size * n))
+    n_val = int(np.ceil(val_size / (1 - test_size) * (n - n_test)))
+    for part, size, count in (("val_size", val_size, n_val), ("test_size", test_size, n_test),
+                              ("1 - val_size - test_size", 1 - val_size - test_size,
+                               n - n_test - n_val)):
+        if count < n_classes:
+            raise ValueError(f"{part} = {size:.4g} leaves {count} of the {n} digits, fewer "
+                             f"than {n_classes} (one per class), for a stratified split")
     return val_size, test_size, int(random_state), _as_float_dtype(dtype)
 
 

@@ -1356,3 +1356,11 @@ def test_central_difference_names_the_dtype_of_an_integer_P():
     with pytest.raises(TypeError, match="P must be a float NumPy array \\(changed in place\\), "
                                         "got an array of dtype int64"):
         nn.central_difference(lambda: 1.0, np.zeros(2, dtype=np.int64))
+
+
+@pytest.mark.parametrize("function", [nn.softmax, nn.log_sum_exp])
+@pytest.mark.parametrize("Z", [np.float64(1.0), np.zeros((2, 3, 4))])
+def test_logits_must_be_a_vector_or_a_matrix(function, Z):
+    with pytest.raises(ValueError, match=r"Z must be 1-D \(one sample's logits\) or 2-D "
+                                         r"\(classes x samples\), got shape"):
+        function(Z)

@@ -219,7 +219,9 @@ def test_softmax_and_log_sum_exp_take_lists_and_integers():
 
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"random_state": np.random.default_rng(0)}, TypeError, "random_state must be an int"),
-    ({"val_size": 0.001}, ValueError, "val_size = 0.001 leaves fewer than 10"),
+    ({"val_size": 0.001}, ValueError, "val_size = 0.001 leaves 2 of the 1797 digits, fewer than 10"),
+    ({"val_size": 0.5 - 10 / 1797, "test_size": 0.5}, ValueError,
+     r"1 - val_size - test_size = 0.005565 leaves 9 of the 1797 digits, fewer than 10 \(one per class\)"),
     ({"val_size": 0.5, "test_size": 0.5}, ValueError, "val_size \\+ test_size must be below 1"),
 ])
 def test_bad_digits_split(kwargs, error, message):
