@@ -2468,15 +2468,18 @@ def _check_sample(values):
     return values
 
 
-def _check_step_count(value):
-    """Adam.k: an int >= 0 (and below 2^62, so that beta^k stays a float operation)."""
+def _int_below(value, name, power):
+    """An int in [0, 2^power): Adam's step count k, scikit-learn's random_state."""
     if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"k, the number of steps taken, must be an int >= 0, got {value!r} "
-                        f"({_type_name(value)})")
-    if not 0 <= value < 2**62:
-        raise ValueError(f"k, the number of steps taken, must be an int in [0, 2^62), "
-                         f"got {value}")
+        raise TypeError(f"{name} must be an int >= 0, got {value!r} ({_type_name(value)})")
+    if not 0 <= value < 2**power:
+        raise ValueError(f"{name} must be an int in [0, 2^{power}), got {value}")
     return int(value)
+
+
+def _check_step_count(value):
+    """Adam.k, below 2^62 so that beta^k stays a float operation."""
+    return _int_below(value, "k, the number of steps taken,", 62)
 
 
 def _check_binomial(p, n):
@@ -2544,12 +2547,7 @@ def _check_digits_split(val_size, test_size, random_state, dtype, n, n_classes):
     test_size = _number(test_size, "test_size", low=0, low_open=True, below=1)
     if val_size + test_size >= 1:
         raise ValueError(f"val_size + test_size must be below 1, got {val_size + test_size}")
-    if isinstance(random_state, bool) or not isinstance(random_state, Integral):
-        raise TypeError(f"random_state must be an int (scikit-learn's seed), "
-                        f"got {_type_name(random_state)}")
-    if not 0 <= random_state < 2**32:
-        raise ValueError(f"random_state must be an int in [0, 2^32) (scikit-learn's seed), "
-                         f"got {random_state}")
+    random_state = _int_below(random_state, "random_state (scikit-learn's seed)", 32)
     # The counts scikit-learn's two splits make (it rounds each held-out part up).
     n_test = int(np.ceil(test_size * n))
     n_val = int(np.ceil(val_size / (1 - test_size) * (n - n_test)))
@@ -2559,7 +2557,7 @@ def _check_digits_split(val_size, test_size, random_state, dtype, n, n_classes):
         if count < n_classes:
             raise ValueError(f"{part} = {size:.4g} leaves {count} of the {n} digits, fewer "
                              f"than {n_classes} (one per class), for a stratified split")
-    return val_size, test_size, int(random_state), _as_float_dtype(dtype)
+    return val_size, test_size, random_state, _as_float_dtype(dtype)
 
 
 _FIGURE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")

@@ -1146,8 +1146,8 @@ def test_softmax_of_finite_logits_beyond_the_float_range_apart_warns_nothing():
     (lambda: nn.mean_sd([np.longdouble("1e400"), 1.0]), r"values as large as 1e\+400 are beyond the range of float64"),
     (lambda: nn.NNClassifier([3, 2]).forward(np.full((3, 2), np.longdouble("1e400"))),
      r"X holds values beyond the range of float64 \(largest magnitude 1e\+400\)"),
-    (lambda: nn.load_digits_split(random_state=-1), r"random_state must be an int in \[0, 2\^32\)"),
-    (lambda: nn.load_digits_split(random_state=2**40), r"random_state must be an int in \[0, 2\^32\)"),
+    (lambda: nn.load_digits_split(random_state=-1), r"random_state \(scikit-learn's seed\) must be an int in \[0, 2\^32\)"),
+    (lambda: nn.load_digits_split(random_state=2**40), r"random_state \(scikit-learn's seed\) must be an int in \[0, 2\^32\)"),
 ])
 def test_numbers_out_of_range_are_named_without_warnings(call, message):
     with _no_warnings():

@@ -218,7 +218,7 @@ def test_softmax_and_log_sum_exp_take_lists_and_integers():
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"random_state": np.random.default_rng(0)}, TypeError, "random_state must be an int"),
+    ({"random_state": np.random.default_rng(0)}, TypeError, r"random_state \(scikit-learn's seed\) must be an int >= 0"),
     ({"val_size": 0.001}, ValueError, "val_size = 0.001 leaves 2 of the 1797 digits, fewer than 10"),
     ({"val_size": 0.5 - 10 / 1797, "test_size": 0.5}, ValueError,
      r"1 - val_size - test_size = 0.005565 leaves 9 of the 1797 digits, fewer than 10 \(one per class\)"),
