@@ -1212,9 +1212,9 @@ def grade_adam_step(fn):
                 -lr * ((beta2 * m_before + (1 - beta2) * dP) / (1 - beta2**k))
                 / (np.sqrt((beta1 * v_before + (1 - beta1) * dP**2) / (1 - beta1**k)) + eps)}
         if k > 2:                               # at k = 2, k - 1 = 1: named just above
-            variants["the step with k - 1 in the corrections (k counts from 1: step k uses beta^k)"] = (
-                -lr * (ref_m / (1 - beta1**(k - 1)))
-                / (np.sqrt(ref_v / (1 - beta2**(k - 1))) + eps))
+            label = "the step with k - 1 in the corrections (k counts from 1: step k uses beta^k)"
+            variants[label] = (-lr * (ref_m / (1 - beta1**(k - 1)))
+                               / (np.sqrt(ref_v / (1 - beta2**(k - 1))) + eps))
         untouched = all(np.array_equal(a, b) for a, b in ((P, before), (m, m_before), (v, v_before)))
         if untouched:
             print(f"adam_step: step {k} left P, m and v unchanged: update them in place "
@@ -1227,8 +1227,8 @@ def grade_adam_step(fn):
                    "before this step's update, when at step 1 they are still 0 (update them first)")
             variants = {f"a zero step: P did not change; {why}": np.zeros_like(P)}
         unchanged = "the array as it was before the step: update it in place ({0} *= {1}; {0} += ...)"
-        nonfinite = ("a division by zero? with k = 1, 2, ... the corrections 1 - beta^k are never 0 "
-                     "(an exponent k - 1 makes 1 - beta^0 = 0 at step 1)")
+        nonfinite = ("a division by zero? with k = 1, 2, ... the corrections 1 - beta^k are "
+                     "never 0 (an exponent k - 1 makes 1 - beta^0 = 0 at step 1)")
         results += [_grade_part(f"step {k}: m", m, ref_m, None,
                                 {unchanged.format("m", "beta1"): m_before,
                                  "m with beta1 = 0.9, not the argument beta1": defaults[1],
