@@ -1393,8 +1393,10 @@ def _empty_helpers(fn):
     """' (it calls name, whose body is still empty ...)' when fn uses a function of its own
     module whose body is empty (a stub of an earlier "your turn" cell, which returns None)."""
     code, names = getattr(inspect.unwrap(fn), "__code__", None), getattr(fn, "__globals__", {})
-    empty = [name for name in (code.co_names if code else ())
-             if inspect.isfunction(names.get(name)) and _is_empty(names[name])]
+    used = ({i.argval for i in dis.get_instructions(code) if i.opname == "LOAD_GLOBAL"}
+            if code else ())                    # global names, not attributes (model.backward)
+    empty = sorted(name for name in used
+                   if inspect.isfunction(names.get(name)) and _is_empty(names[name]))
     return (f" (it calls {', '.join(empty)}, whose body is still empty: write "
             f"{'that one' if len(empty) == 1 else 'those'} first)" if empty else "")
 

@@ -1193,3 +1193,14 @@ def make_adam_mistake(kind):
 def test_more_adam_mistakes_are_named(kind, message, capsys):
     passed, out = grade(nn.grade_adam_step, make_adam_mistake(kind), capsys)
     assert not passed and re.search(message, out), out
+
+
+def test_an_empty_function_named_like_an_attribute_is_not_blamed(capsys):
+    namespace = {}
+    exec("def backward(model):\n    ...\n\n"
+         "def loop(model, X, t, optimizer, epochs, batch_size, rng):\n"
+         "    model.loss(X, t)\n"
+         "    model.backward()\n"
+         "    raise RuntimeError('a bug of its own')\n", namespace)
+    passed, out = grade(nn.grade_training_loop, namespace["loop"], capsys)
+    assert not passed and "a bug of its own" in out and "still empty" not in out, out
