@@ -551,7 +551,8 @@ class NNClassifier:
 
         FileNotFoundError for a missing file; ValueError, naming the file and the member,
         for anything else that is not a model written by save(). Parameters load as they
-        were saved, NaN included.
+        were saved, NaN included. A batch-norm file from before save() stored eps and
+        momentum gets their defaults, as load() then gave it.
         """
         return _read_model_file(cls, _npz_path(path), _as_rng(rng))
 
@@ -1123,13 +1124,15 @@ def grade_training_loop(fn):
 
 
 def _close_losses(got, reference):
-    """The learner's epoch losses end within 10% of the reference's: a loop that trains."""
+    """The learner's last epoch loss is below twice the reference's: a loop that trains.
+    (Correct loops drawing other batches end at most 1.7 times above it on the grader's
+    data, over 400 orders; loops that pair images with the wrong labels, 2.2 times.)"""
     try:
         got = np.asarray(got, dtype=np.float64)
     except (TypeError, ValueError):
         return False
     return (got.shape == reference.shape and np.isfinite(got).all()
-            and abs(got[-1] - reference[-1]) <= 0.1 * reference[-1])
+            and got[-1] <= 2 * reference[-1])
 
 
 def _same_weights(W, reference):
@@ -1378,7 +1381,8 @@ def _attempt(name, fn, *args, case=None, returns=True, index_hint="", refuse=Non
     if called:
         raise _Ungradable(f"{name}: your function calls {refuse[called[0]]}")
     if returns and result is None:
-        raise _Ungradable(f"{context}: your function returned None - is its return statement missing?")
+        raise _Ungradable(f"{context}: your function returned None - "
+                          + (_empty_helpers(fn).strip(" ()") or "is its return statement missing?"))
     if returns:                                  # then its array arguments are inputs only
         changed = [position for position, (arg, before) in enumerate(zip(args, inputs), start=1)
                    if before is not None and not np.array_equal(arg, before, equal_nan=True)]
@@ -1393,8 +1397,12 @@ def _empty_helpers(fn):
     """' (it calls name, whose body is still empty ...)' when fn uses a function of its own
     module whose body is empty (a stub of an earlier "your turn" cell, which returns None)."""
     code, names = getattr(inspect.unwrap(fn), "__code__", None), getattr(fn, "__globals__", {})
-    used = ({i.argval for i in dis.get_instructions(code) if i.opname == "LOAD_GLOBAL"}
-            if code else ())                    # global names, not attributes (model.backward)
+    used, codes = set(), [code] if code else []
+    while codes:                                # fn's code and the comprehensions inside it
+        code = codes.pop()
+        used |= {i.argval for i in dis.get_instructions(code)
+                 if i.opname == "LOAD_GLOBAL"}  # global names, not attributes (model.backward)
+        codes += [const for const in code.co_consts if inspect.iscode(const)]
     empty = sorted(name for name in used
                    if inspect.isfunction(names.get(name)) and _is_empty(names[name]))
     return (f" (it calls {', '.join(empty)}, whose body is still empty: write "
@@ -1794,9 +1802,12 @@ def _number(value, name, dtype=np.float64, low=None, low_open=False, below=None,
     converted = float(dtype.type(as_float))
     changed = not np.isnan(as_float) and converted != value
     shown = f"{value!r}" + (f", which is {converted!r} in {dtype}" if changed else "")
-    if converted == 0 and value != 0:
-        raise ValueError(f"{name} must {wanted}, got {shown}: too small to have any effect "
-                         f"(use 0 for none)")
+    if converted == 0 and value != 0 and not (low is not None and value < low):
+        none = " (use 0 for none)" if low == 0 and not low_open else ""
+        raise ValueError(f"{name} must {wanted}, got {shown}: too small to have any "
+                         f"effect{none}")
+    if low is not None and value < low:         # before a tiny negative number rounds to -0.0
+        raise ValueError(f"{name} must {wanted}, got {shown}")
     if (not np.isfinite(converted)
             or (low is not None and (converted < low or (low_open and converted == low)))
             or (below is not None and converted >= below)
@@ -2512,8 +2523,10 @@ def _check_difference(P, h):
 def _value_of(value, index):
     """f()'s value in central_difference: a finite real number."""
     where = f"P[{', '.join(map(str, index))}]" if index else "P"
-    if isinstance(value, (str, bytes, bool, np.bool_)) or not (
-            isinstance(value, Real) or (isinstance(value, np.ndarray) and value.size == 1)):
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iufc":
+        value = value.reshape(()).item()        # np.sum(..., keepdims=True), a (1, 1) product
+    numbers = (Real, Decimal, complex, np.complexfloating)     # complex: refused below
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers):
         raise TypeError(f"f() must return a number (a float), got {_type_name(value)}")
     if np.iscomplexobj(value):
         raise ValueError(f"f() returned {value} with {where} moved by +-h: central "
@@ -2661,8 +2674,10 @@ def _read_model_file(cls, path, rng):
             expected = {f"{key}.npy": array for key, array in model._state_arrays().items()}
             norm_settings = [(norm, l, key) for l, norm in enumerate(model.norms, start=1)
                              for key in ("eps", "momentum")]
-            unknown = (set(members) - expected.keys() - {f"{k}.npy" for k in _SETTINGS}
-                       - {f"{key}{l}.npy" for _, l, key in norm_settings})
+            stored = {f"{key}{l}.npy" for _, l, key in norm_settings}
+            if not stored & set(members):       # written before save() stored them
+                norm_settings = []              # so the defaults, as load() then gave
+            unknown = set(members) - expected.keys() - {f"{k}.npy" for k in _SETTINGS} - stored
             if unknown:
                 raise ValueError(f"{path} is not a model file written by NNClassifier.save: "
                                  f"unexpected members {sorted(unknown)}")

@@ -400,6 +400,18 @@ def test_load_checks_batch_norm_settings(tmp_path, member, value, message):
         nn.NNClassifier.load(path)
 
 
+def test_load_gives_an_older_batch_norm_file_the_defaults(tmp_path):
+    path = tmp_path / "bn.npz"
+    model = nn.NNClassifier([3, 4, 4, 2], rng=0, batch_norm=True)
+    model.save(path)
+    with np.load(path) as stored:
+        arrays = {key: value for key, value in stored.items()
+                  if not key.startswith(("eps", "momentum"))}      # as save() wrote them before
+    rewrite(path, arrays)
+    loaded = nn.NNClassifier.load(path)
+    assert [(norm.eps, norm.momentum) for norm in loaded.norms] == [(1e-5, 0.1)] * 2
+
+
 def test_save_refuses_a_replaced_parameter(tmp_path):
     model = nn.NNClassifier([3, 2], rng=0)
     model.layers[0].W = np.zeros((2, 3), dtype=object)
@@ -1297,11 +1309,19 @@ def test_ragged_lists_are_named(call, name):
     ({"l2": 1e-50, "dtype": np.float32}, r"l2 must be a number >= 0, got 1e-50, which is 0.0 in float32: too small"),
     ({"l2": np.longdouble("1e-400")}, r"l2 must be a number >= 0, got .*which is 0.0 in float64: too small"),
     ({"dropout": 1e-50, "dtype": np.float32}, r"dropout must lie in \[0, 1\), got 1e-50, which is 0.0 in float32"),
+    ({"l2": -1e-50, "dtype": np.float32}, r"l2 must be a number >= 0, got -1e-50, which is -0.0 in float32$"),
 ])
 def test_a_positive_setting_that_rounds_to_zero_is_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         nn.NNClassifier([2, 3, 2], rng=0, **kwargs)
     assert nn.NNClassifier([2, 3, 2], rng=0, l2=0.0, dropout=0).l2 == 0.0     # 0 itself is fine
+
+
+def test_no_advice_to_use_0_where_0_is_refused():
+    model = nn.NNClassifier([2, 3, 2], rng=0, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"lr must be a positive number, got 1e-46, which is 0.0 in "
+                                         r"float32: too small to have any effect$"):
+        nn.SGD(model, 1e-46)
 
 
 @pytest.mark.parametrize("units", [np.array(5), {2, 10, 3}, {2: 1, 3: 1}, np.array([[2, 3]])])
@@ -1342,7 +1362,10 @@ def test_save_refuses_a_folder_path(tmp_path):
 
 
 @pytest.mark.parametrize("value, error, message", [
-    (np.complex128(1.0), TypeError, "f\\(\\) must return a number \\(a float\\), got complex128"),
+    (np.complex128(1.0), ValueError, "f\\(\\) returned .* central differences need a real value"),
+    (np.complex64(1.0), ValueError, "f\\(\\) returned .* central differences need a real value"),
+    (np.array(True), TypeError, "f\\(\\) must return a number \\(a float\\), got ndarray"),
+    (np.array("1.5"), TypeError, "f\\(\\) must return a number \\(a float\\), got ndarray"),
     ("1.0", TypeError, "f\\(\\) must return a number \\(a float\\), got str"),
     (10**400, ValueError, "f\\(\\) returned a number beyond the range of float64 with P\\[0\\] moved by \\+-h"),
 ])
@@ -1350,6 +1373,14 @@ def test_central_difference_checks_what_f_returns(value, error, message):
     with _no_warnings():
         with pytest.raises(error, match=message):
             nn.central_difference(lambda: value, np.zeros(2))
+
+
+@pytest.mark.parametrize("wrap", [lambda x: np.array([x]), lambda x: np.array([[x]]),
+                                  lambda x: Decimal(repr(x)), lambda x: np.longdouble(x)])
+def test_central_difference_takes_any_single_real_number(wrap):
+    P = np.array([1.0, 2.0])
+    grad = nn.central_difference(lambda: wrap(float(P @ P)), P)
+    np.testing.assert_allclose(grad, 2 * P, rtol=1e-4)
 
 
 def test_central_difference_names_the_dtype_of_an_integer_P():

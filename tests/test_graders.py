@@ -1204,3 +1204,17 @@ def test_an_empty_function_named_like_an_attribute_is_not_blamed(capsys):
          "    raise RuntimeError('a bug of its own')\n", namespace)
     passed, out = grade(nn.grade_training_loop, namespace["loop"], capsys)
     assert not passed and "a bug of its own" in out and "still empty" not in out, out
+
+
+def test_an_empty_helper_is_named_when_its_none_is_returned_or_used_in_a_comprehension(capsys):
+    namespace = {}
+    exec("def helper(dZ, A_prev, W):\n    ...\n\n"
+         "def layer_backward(dZ, A_prev, W):\n    return helper(dZ, A_prev, W)\n\n"
+         "def backward(model):\n"
+         "    return [helper(model.dZ_L, layer.A_prev, layer.W)[:2] for layer in model.layers]\n",
+         namespace)
+    passed, out = grade(nn.grade_layer_backward, namespace["layer_backward"], capsys)
+    assert not passed
+    assert "returned None - it calls helper, whose body is still empty: write that one first" in out, out
+    passed, out = grade(nn.grade_backward, namespace["backward"], capsys)
+    assert not passed and "(it calls helper, whose body is still empty" in out, out
