@@ -704,9 +704,9 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
     Raises FloatingPointError, naming the epoch, the learning rate and the last finite
     batch loss, when a loss (training or validation) or a gradient stops being finite
     (or, if that happens before the first step of this call, saying that the input or
-    the weights the model started from are the cause, not the learning rate). No step is taken with a non-finite gradient, so the
-    parameters stay finite: they are those of the last step, whose loss overflowed or
-    whose gradients did. (Only a learning rate so large that lr * dP itself overflows,
+    the weights the model started from are the cause, not the learning rate). No step
+    is taken with a non-finite gradient, so the parameters stay finite: they are those
+    of the last step, whose loss overflowed or whose gradients did. (Only a learning rate so large that lr * dP itself overflows,
     near 1e300, can make them infinite; that is reported too.) Every argument is
     checked before the first update.
     """
