@@ -2453,11 +2453,7 @@ def _exact_numbers_as_floats(array, name):
 def _check_sample(values):
     if isinstance(values, (str, bytes)):
         raise TypeError(f"values must be numbers, got {_type_name(values)} {values!r}")
-    _reject_masked(values, "values")
-    try:
-        raw = np.asarray(values)
-    except ValueError:                          # a ragged list
-        raw = np.asarray(None)
+    raw = _array(values, "values")
     if raw.size == 0:
         raise ValueError("values is empty: mean_sd needs at least one value")
     if raw.ndim > 1 and any(size > 1 for size in raw.shape[1:]):

@@ -1297,6 +1297,7 @@ def test_a_signalling_nan_is_named_as_not_finite():
     (lambda: nn.relu([[1.0], [2.0, 3.0]]), "Z"),
     (lambda: nn.relative_error([[1.0], [2.0, 3.0]], [1.0, 2.0]), "a"),
     (lambda: nn.Linear(2, 3, rng=0)([[1.0], [2.0, 3.0]]), "X"),
+    (lambda: nn.mean_sd([[1.0], [2.0, 3.0]]), "values"),
 ])
 def test_ragged_lists_are_named(call, name):
     with _no_warnings():
