@@ -377,7 +377,7 @@ class NNClassifier:
         self.dZ_L = None
         self._pass_arrays = {}                        # the parameters the pass used
         self._H = [None] * (len(self.units) - 2)      # hidden pre-activations
-        self._masks = [None] * (len(self.units) - 2)  # dropout masks (already divided by p)
+        self._masks = [None] * (len(self.units) - 2)  # dropout masks (already divided by 1 - rho)
 
     def __repr__(self):
         options = [f"dtype={self.dtype}"] + [
@@ -394,9 +394,11 @@ class NNClassifier:
             A_0 = X,  Z_l = W_l A_{l-1} + b_l,  A_l = f(Z_l)  (l < L),  Z_L = W_L A_{L-1} + b_L
 
         With batch normalisation, A_l = f(BN(Z_l)). training=True is the training pass
-        that loss() makes: it caches what backward() needs, drops hidden units when
-        dropout > 0, normalises with the batch's statistics and updates the running
-        ones (evaluation: normalises with the running ones and changes nothing).
+        that loss() makes: it drops hidden units when dropout > 0, normalises with the
+        batch's statistics and updates the running ones, and caches the layers' inputs
+        (evaluation: normalises with the running ones and changes nothing). Only loss()
+        adds dZ_L, which backward() needs: a forward(X, training=True) of its own
+        discards the last loss()'s pass.
         Raises FloatingPointError if a logit is not finite.
         """
         X = _check_X(X, self.units[0], self.dtype)
@@ -421,11 +423,12 @@ class NNClassifier:
                 if training:
                     self._H[l - 1] = H
                     if self.dropout:
-                        # Inverted dropout: keep a unit with probability p and divide by p,
-                        # so that the expected activation is the one evaluation sees.
-                        p = 1 - self.dropout
-                        keep = self.rng.random(A.shape, dtype=self.dtype) < p
-                        self._masks[l - 1] = keep.astype(self.dtype) / p
+                        # Inverted dropout: keep a unit with probability 1 - rho and
+                        # divide by 1 - rho, so that the expected activation is the one
+                        # evaluation sees (rho = self.dropout, 08_regularization).
+                        kept = 1 - self.dropout
+                        keep = self.rng.random(A.shape, dtype=self.dtype) < kept
+                        self._masks[l - 1] = keep.astype(self.dtype) / kept
                         A = A * self._masks[l - 1]
             Z_L = self.layers[-1](A, cache=training)
         _check_finite_logits(Z_L, self, training)
@@ -700,6 +703,8 @@ def train(model, X, t, optimizer, epochs, batch_size, rng=None,
       "val_loss", "val_accuracy": on (X_val, t_val) after the epoch, in evaluation
               mode, when those are given.
     callback(epoch, model), if given, is called after every epoch (epoch from 1).
+    An int rng starts the same shuffles at every call: to continue training over
+    several calls with new orders, pass one np.random.Generator to all of them.
 
     Raises FloatingPointError, naming the epoch, the learning rate and the last finite
     batch loss, when a loss (training or validation) or a gradient stops being finite
@@ -1969,10 +1974,10 @@ def _check_X(X, n_rows, dtype, name="X"):
         raise TypeError(f"{name} must hold real numbers, got an array of dtype {X.dtype}")
     if X.ndim != 2:
         raise ValueError(f"{name} must be 2-D (features x samples), got shape {X.shape}; "
-                         f"a single sample x is {name} = x.reshape(-1, 1)")
+                         f"{_layout_hint(X, n_rows, name)}")
     if X.shape[0] != n_rows:
         raise ValueError(f"{name} has {_count(X.shape[0], 'row')}, the first layer expects {n_rows} "
-                         f"({name} is features x samples; did you mean {name}.T?)")
+                         f"({name} is features x samples; {_layout_hint(X, n_rows, name)})")
     if X.shape[1] == 0:
         raise ValueError(f"{name} has no columns: a mini-batch needs at least one sample")
     original = X
@@ -1996,7 +2001,7 @@ def _magnitude(x):
     return np.format_float_scientific(x, precision=2, trim="-")
 
 
-def _check_labels(t, n_classes, n=None, name="t"):
+def _check_labels(t, n_classes, n=None, name="t", x_name="X"):
     """t as an int array of shape (n,) with values in [0, n_classes)."""
     t = _array(t, name)
     if t.dtype.kind not in "biuf":
@@ -2004,7 +2009,7 @@ def _check_labels(t, n_classes, n=None, name="t"):
     if t.ndim != 1:
         raise ValueError(f"{name} must be 1-D with one label per sample, got shape {t.shape}")
     if n is not None and t.shape[0] != n:
-        raise ValueError(f"{name} has {_count(t.shape[0], 'label')} but X has "
+        raise ValueError(f"{name} has {_count(t.shape[0], 'label')} but {x_name} has "
                          f"{_count(n, 'sample')} (columns)")
     if t.size == 0:
         raise ValueError(f"{name} is empty: there must be at least one label")
@@ -2027,18 +2032,20 @@ def _check_one_hot(t, n_classes, dtype):
 
 def _check_X_and_labels(X, t, model, names=("X", "t")):
     X = _check_X(X, model.units[0], model.dtype, names[0])
-    return X, _check_labels(t, model.n_classes, X.shape[1], names[1])
+    return X, _check_labels(t, model.n_classes, X.shape[1], names[1], names[0])
 
 
 def _check_logits_and_labels(Z, t):
     Z = _as_float_array(Z, "Z")
-    if Z.ndim != 2 or Z.shape[1] == 0:
+    if Z.ndim != 2:
         raise ValueError(f"Z must be 2-D, classes x samples, got shape {Z.shape}")
+    if Z.shape[1] == 0:
+        raise ValueError("Z has no columns: a mini-batch needs at least one sample")
     with np.errstate(invalid="ignore"):
         finite = np.isfinite(Z).all()
     if not finite:
         raise FloatingPointError(f"the logits Z are not finite ({_non_finite_summary(Z)})")
-    return Z, _check_labels(t, Z.shape[0], Z.shape[1])
+    return Z, _check_labels(t, Z.shape[0], Z.shape[1], x_name="Z")
 
 
 def _non_finite_summary(A):
@@ -2161,9 +2168,11 @@ class _restored_on_failure:
 
 def _check_backward_ready(model):
     if model.dZ_L is None:
-        raise RuntimeError("backward() needs the training pass of the current parameters and "
-                           "settings: call model.loss(X, t) first (an optimizer step, or a "
-                           "change of l2, dropout or activation, makes the last one stale)")
+        raise RuntimeError("backward() needs the training pass of a model.loss(X, t) call with "
+                           "the current parameters and settings: call model.loss(X, t) first "
+                           "(an optimizer step, a change of l2, dropout or activation, or a "
+                           "forward(X, training=True), which caches no dZ_L, makes the last one "
+                           "stale)")
     _check_parameters(model)
     now = {(l, name): P for l, name, P, _ in model.parameters()}
     for l, name in sorted(now.keys() ^ model._pass_arrays.keys()) + sorted(now.keys()):
@@ -2235,8 +2244,20 @@ def _check_layer_input(X, W, name="X"):
 def _check_layer_shape(X, W, name):
     if X.ndim != 2 or X.shape[0] != W.shape[1]:
         raise ValueError(f"{name} has shape {X.shape}, this layer expects ({W.shape[1]}, n) "
-                         f"({name} is units x samples; did you mean {name}.T?)")
+                         f"({name} is units x samples; {_layout_hint(X, W.shape[1], name)})")
     return X
+
+
+def _layout_hint(X, n_rows, name):
+    """The fix that would give X n_rows rows, one column per sample, if one does."""
+    if X.ndim == 2 and X.shape[1] == n_rows:
+        return f"did you mean {name}.T?"
+    if X.size == n_rows:
+        return f"a single sample x is {name} = x.reshape(-1, 1)"
+    if X.ndim > 2 and np.prod(X.shape[1:]) == n_rows:
+        return (f"samples of shape {X.shape[1:]} become columns with "
+                f"{name}.reshape(len({name}), -1).T")
+    return f"neither {name}.T nor a reshape of {name} gives {n_rows} rows"
 
 
 def _check_model(model, name="model"):

@@ -139,7 +139,8 @@ def test_softmax_cross_entropy_rejects_non_finite_logits():
     lambda model, opt: setattr(model, "dropout", 0.5),
     lambda model, opt: setattr(model, "l2", 0.1),
     lambda model, opt: setattr(model, "activation", "tanh"),
-], ids=["step", "dropout", "l2", "activation"])
+    lambda model, opt: model.forward(np.ones((3, 2)), training=True),
+], ids=["step", "dropout", "l2", "activation", "forward-training"])
 def test_backward_after_a_change_raises(change):
     X, t = data(3, 5, 2, 2)
     model = nn.NNClassifier([3, 4, 2], rng=2)
@@ -148,6 +149,13 @@ def test_backward_after_a_change_raises(change):
     model.backward()
     change(model, optimizer)
     with pytest.raises(RuntimeError, match=r"call model.loss\(X, t\) first"):
+        model.backward()
+
+
+def test_backward_after_a_training_forward_says_only_loss_caches_dZ_L():
+    model = nn.NNClassifier([3, 4, 2], rng=2)
+    model.forward(np.ones((3, 2)), training=True)
+    with pytest.raises(RuntimeError, match=r"forward\(X, training=True\), which caches no dZ_L"):
         model.backward()
 
 

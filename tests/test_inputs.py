@@ -43,6 +43,33 @@ def test_bad_X(model, X, error, message):
         model.loss(X, np.zeros(X.shape[-1] if X.ndim == 2 else 3, dtype=int))
 
 
+@pytest.mark.parametrize("X, hint", [
+    (np.ones((4, 3)), r"did you mean X\.T\?"),                              # transposed
+    (np.ones((2, 5)), r"neither X\.T nor a reshape of X gives 3 rows"),      # wrong width
+    (np.ones(3), r"a single sample x is X = x\.reshape\(-1, 1\)"),         # one sample, 1-D
+    (np.ones((5, 1, 3)), r"samples of shape \(1, 3\) become columns with X\.reshape\(len\(X\), -1\)\.T"),
+    (np.ones(5), r"neither X\.T nor a reshape of X gives 3 rows"),
+])
+def test_shape_errors_suggest_only_a_fix_that_works(model, X, hint):
+    with pytest.raises(ValueError, match=hint):
+        model.predict(X)
+
+
+def test_a_layer_given_one_sample_as_a_vector_suggests_a_column():
+    for layer, name in ((nn.Linear(3, 2, rng=0), "X"), (nn.BatchNorm(3), "Z")):
+        with pytest.raises(ValueError, match=rf"a single sample x is {name} = x\.reshape\(-1, 1\)"):
+            layer(np.ones(3))
+
+
+def test_label_count_errors_name_the_array_of_the_call(model):
+    with pytest.raises(ValueError, match=r"t_val has 2 labels but X_val has 4 samples"):
+        nn.train(model, X_GOOD, [0, 1, 2, 0], nn.SGD(model, 0.1), 1, 2, X_val=X_GOOD, t_val=[0, 1])
+    with pytest.raises(ValueError, match=r"t has 3 labels but Z has 2 samples"):
+        nn.softmax_cross_entropy(np.zeros((3, 2)), [0, 1, 2])
+    with pytest.raises(ValueError, match=r"Z has no columns"):
+        nn.softmax_cross_entropy(np.zeros((3, 0)), [])
+
+
 def test_huge_but_finite_X_is_accepted(model):
     """The fast finite check (a sum) overflows here; the slow path must not reject X."""
     X = np.full((3, 4), 1e308)
