@@ -1286,20 +1286,24 @@ def grade_activation_derivative(fn, activation="tanh"):
              "leaky_relu": {"leaky ReLU itself, not its derivative": leaky_relu(Z),
                             "ReLU's derivative: the slope 0.01 for z < 0 is missing": d_relu(Z)},
              "tanh": {"1 - tanh(z): the square is missing": 1 - np.tanh(Z),
+                      "tanh(z) (1 - tanh(z)), the sigmoid's pattern: tanh' = 1 - tanh(z)^2":
+                          np.tanh(Z) * (1 - np.tanh(Z)),
                       "tanh(z) itself, not its derivative": np.tanh(Z),
                       "1 - z^2: square tanh(z), not z (f' = 1 - f(z)^2)": 1 - Z**2},
              "sigmoid": {"sigmoid(z) alone: the factor (1 - sigmoid(z)) is missing": sigmoid(Z),
                          "1 - sigmoid(z): the factor sigmoid(z) is missing": 1 - sigmoid(Z),
+                         "1 - sigmoid(z)^2, tanh's pattern: sigmoid' = sigmoid(z) (1 - sigmoid(z))":
+                             1 - sigmoid(Z)**2,
                          "sigmoid(z) (1 - z): the factor is 1 - sigmoid(z), not 1 - z":
                              sigmoid(Z) * (1 - Z),
                          "z (1 - z): f' = f(z) (1 - f(z)) is written with f(z), not z":
                              Z * (1 - Z)}}
     return _summary(f"d_{activation}", [
         _grade_part(f"{activation}'(z) on a {Z.shape} array", got, d_f(Z), numeric,
-                    hints[activation]),
+                    hints[activation], array_only=True),
         _grade_part(f"{activation}'(z) on the same array in float32", single, d_f(Z32), None,
                     {description: value.astype(np.float32)
-                     for description, value in hints[activation].items()})])
+                     for description, value in hints[activation].items()}, array_only=True)])
 
 
 @_grader
@@ -1507,10 +1511,11 @@ def _summary(name, results):
 
 
 def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint=lambda shape: "",
-                nonfinite="", position=None):
+                nonfinite="", position=None, array_only=False):
     """Print one line for one part of an answer; True when it matches `expected` (and the
     central differences `numeric`, when given) to `tolerance` in relative error.
-    shape_hint(shape) explains a wrong shape with the right number of axes."""
+    shape_hint(shape) explains a wrong shape with the right number of axes; with
+    array_only, the right values in a list or tuple are not enough."""
     if got is None:
         print(f"  {label}: missing (None)")
         return False
@@ -1553,6 +1558,10 @@ def _grade_part(label, got, expected, numeric, hints, tolerance=1e-7, shape_hint
         print(f"  {label}: WRONG: the right values, but your result is {answer_dtype} and the "
               f"inputs are {expected.dtype}: return the dtype you were given"
               f"{_dtype_culprits(answer_dtype, expected.dtype)}")
+        return False
+    if error < tolerance and array_only and not isinstance(answer, np.ndarray):
+        print(f"  {label}: WRONG: the right values, but in a {_type_name(answer)}, not a NumPy "
+              f"array: compute on the array itself (elementwise, no loop or list)")
         return False
     if error < tolerance:
         # Bounds, not digits: the last digits of a rounding error differ between machines.

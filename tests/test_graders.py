@@ -264,11 +264,20 @@ def test_activation_derivative_grader(activation, capsys):
     (lambda Z: np.tanh(Z) ** 2, "WRONG"),
     (lambda Z: 1 - np.tanh(Z.reshape(-1, 1)) ** 2,
      r"wrong shape \(40, 1\), expected \(4, 10\): the right number of entries in the wrong shape"),
+    (lambda Z: np.tanh(Z) * (1 - np.tanh(Z)), r"it equals tanh\(z\) \(1 - tanh\(z\)\), the sigmoid's pattern"),
+    (lambda Z: list(1 - np.tanh(Z) ** 2), r"the right values, but in a list, not a NumPy array"),
 ])
 def test_wrong_tanh_derivatives(fn, message, capsys):
     passed, out = grade(nn.grade_activation_derivative, fn, capsys)
     assert not passed
     assert re.search(message, out), out
+
+
+def test_sigmoid_derivative_written_as_tanh_s_is_named(capsys):
+    passed, out = grade(lambda fn: nn.grade_activation_derivative(fn, "sigmoid"),
+                        lambda Z: 1 - nn.sigmoid(Z) ** 2, capsys)
+    assert not passed
+    assert "it equals 1 - sigmoid(z)^2, tanh's pattern" in out, out
 
 
 def batchnorm_backward(dY, Zhat, sigma, gamma):
