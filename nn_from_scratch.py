@@ -935,7 +935,9 @@ def grade_output_gradient(fn):
         got = _attempt("output_gradient", fn, logits.copy(), t.copy(), case=case,
                        index_hint="rows are classes k, columns are samples s: index as [k, s]",
                        refuse={softmax_cross_entropy: "nn.softmax_cross_entropy, which returns this "
-                               "very gradient: build it from the softmax P and the one-hot T"})
+                               "very gradient: build it from the softmax P and the one-hot T",
+                               softmax: "nn.softmax, the module's own: write the softmax with NumPy, "
+                               "shifting each column by its own max"})
         P, T = softmax(logits), one_hot_convert(t, logits.shape[0])
         numeric = central_difference(lambda: softmax_cross_entropy(logits, t, mean=False)[0].sum(),
                                      logits)
@@ -979,7 +981,8 @@ def grade_layer_backward(fn):
              "db": {"the mean over samples: dZ already carries the 1/n, so sum": expected["db"] / n},
              "dA_prev": {"W^T dZ gated by A_prev > 0: the ReLU gate f'(Z_prev) belongs to the "
                          "layer below, which applies it to this dA_prev": expected["dA_prev"]
-                         * (A_prev > 0)}}
+                         * (A_prev > 0),
+                         "W^T dZ / n: dZ already carries the 1/n of the mean": expected["dA_prev"] / n}}
     results = [_grade_part(name, part, expected[name], numeric[name], hints[name])
                for name, part in zip(expected, got)]
     return _summary("layer_backward", results)
@@ -1079,8 +1082,8 @@ def grade_training_loop(fn):
     start = NNClassifier([2, 8, 2], rng=3)
     mistakes = [                                # (what the loop did, how to fix it, variant)
         ("without shuffling", "draw order = rng.permutation(N) in every epoch", {"order": "none"}),
-        ("with the same order in every epoch", "make the generator once, before the epochs",
-         {"order": "once"}),
+        ("with the same order in every epoch", "draw order = rng.permutation(N) inside the "
+         "epoch loop, from one generator made before the epochs", {"order": "once"}),
         ("with the plain mean of the batch losses", "weigh each batch's loss by its size",
          {"weigh": False}),
         ("without the last, smaller batch", "range(0, N, batch_size) keeps it", {"drop_last": True}),
@@ -1104,7 +1107,8 @@ def grade_training_loop(fn):
                 for what, fix, how in mistakes]
         learner = start.copy()
         got = _attempt("train_loop", fn, learner, X.copy(), t.copy(), SGD(learner, lr),
-                       epochs, batch_size, rng, case=case, refuse={
+                       epochs, batch_size, rng, case=case,
+                       index_hint="samples are the columns: X[:, batch] and t[batch]", refuse={
                            train: "nn.train, the module's own loop: write the loop yourself, "
                                   "with model.loss, model.backward() and optimizer.step()"})
         results.append(_grade_part(f"{case}: epoch losses", got, history["loss"], None,
@@ -1119,12 +1123,15 @@ def grade_training_loop(fn):
                                     for what, fix, (_, model) in runs}))
         moved = moved and not np.array_equal(learner.layers[0].W, start.layers[0].W)
         close = close and _close_losses(got, history["loss"])
-        recognised = recognised or any(_same_weights(learner.layers[0].W, model.layers[0].W)
-                                       for _, _, (_, model) in runs)
+        recognised = recognised or any(    # mistakes that change nothing here do not count
+            _same_weights(learner.layers[0].W, model.layers[0].W)
+            and not _same_weights(model.layers[0].W, reference.layers[0].W)
+            for _, _, (_, model) in runs)
     if moved and close and not recognised and not all(results[1::2]):   # other batches drawn?
         print("  (if your loop trains correctly, check that it draws the batches nn.train draws: "
               "one generator, made once; order = rng.permutation(N) at the start of each epoch; "
-              "then the batches order[0:batch_size], order[batch_size:2 * batch_size], ...)")
+              "then the batches order[0:batch_size], order[batch_size:2 * batch_size], ...; and "
+              "that each batch makes exactly one optimizer.step(), with the optimizer you were given)")
     return _summary("train_loop", results)
 
 
@@ -1175,8 +1182,9 @@ def _training_variant(start, X, t, lr, epochs, batch_size, seed, order="shuffle"
 @_grader
 def grade_adam_step(fn):
     """Grade fn(P, dP, m, v, k, lr, beta1, beta2, eps), which updates P, m and v in place
-    for Adam's step number k (from 1), over three steps, with settings other than the
-    usual defaults (so that each argument must be used)."""
+    for Adam's step number k (from 1), over steps 1, 2, 3 and then a step numbered 10 (so
+    that the step number must come from k, not from counting calls), with settings other
+    than the usual defaults (so that each argument must be used)."""
     _check_callable(fn, "fn")
     rng = np.random.default_rng(13)
     lr, beta1, beta2, eps = 0.05, 0.8, 0.99, 1e-6
@@ -1184,13 +1192,18 @@ def grade_adam_step(fn):
     m, v = np.zeros_like(P), np.zeros_like(P)
     ref_P, ref_m, ref_v = P.copy(), m.copy(), v.copy()
     results = []
-    for k in (1, 2, 3):
+    for k in (1, 2, 3, 10):
         dP = rng.standard_normal(P.shape)
         dP[-1] *= 1e-6                          # tiny gradients, where eps matters
         before, m_before, v_before = P.copy(), m.copy(), v.copy()
-        _attempt("adam_step", fn, P, dP.copy(), m, v, k, lr, beta1, beta2, eps,
+        given = dP.copy()
+        _attempt("adam_step", fn, P, given, m, v, k, lr, beta1, beta2, eps,
                  case=f"step {k}", returns=False,
                  refuse={Adam.step: "nn.Adam's step, the module's own: write the update yourself"})
+        if not np.array_equal(given, dP, equal_nan=True):
+            print(f"adam_step: step {k} changed dP in place: the gradient is an input; compute "
+                  f"on new arrays (dP * (1 - beta1), not dP *= ...)")
+            return False
         defaults = _adam_reference(ref_P, ref_m, ref_v, dP, k, lr, 0.9, 0.999, 1e-8)
         ref_P, ref_m, ref_v = _adam_reference(ref_P, ref_m, ref_v, dP, k, lr, beta1, beta2, eps)
         m_hat, v_hat = ref_m / (1 - beta1**k), ref_v / (1 - beta2**k)
@@ -1216,6 +1229,12 @@ def grade_adam_step(fn):
             "the step with corrections 1 - beta1 and 1 - beta2: the power k is missing"
             + (" (or the exponent is k - 1)" if k == 2 else ""):
                 -lr * (ref_m / (1 - beta1)) / (np.sqrt(ref_v / (1 - beta2)) + eps),
+            "the step without eps: m_hat / (sqrt(v_hat) + eps)": -lr * m_hat / np.sqrt(v_hat),
+            "the step with eps added after the division: m_hat / (sqrt(v_hat) + eps) is meant":
+                -(lr * m_hat / np.sqrt(v_hat) + eps),
+            "the step in the paper's 'efficient' form, lr_k = lr sqrt(1 - beta2^k) / (1 - beta1^k) "
+            "times m / (sqrt(v) + eps): it moves eps; write m_hat / (sqrt(v_hat) + eps) as nn.Adam does":
+                -lr * np.sqrt(1 - beta2**k) / (1 - beta1**k) * ref_m / (np.sqrt(ref_v) + eps),
             "the step from m built with beta2 and v with beta1: beta1 is m's, beta2 is v's":
                 -lr * ((beta2 * m_before + (1 - beta2) * dP) / (1 - beta2**k))
                 / (np.sqrt((beta1 * v_before + (1 - beta1) * dP**2) / (1 - beta1**k)) + eps)}
@@ -1230,18 +1249,25 @@ def grade_adam_step(fn):
                   f"and a returned array is not used")
             return False
         if np.array_equal(P, before):           # m or v moved, P did not
-            why = ("P = P - ... makes a new array: write P -= ..." if k > 1 else
-                   "either P = P - ... made a new array (write P -= ...), or the step used m and v "
-                   "before this step's update, when at step 1 they are still 0 (update them first)")
+            why = ("the update of P is not written yet, or P = P - ... makes a new array: write "
+                   "P -= ..." if k > 1 else
+                   "either the update of P is not written yet, or P = P - ... made a new array "
+                   "(write P -= ...), or the step used m and v before this step's update, when at "
+                   "step 1 they are still 0 (update them first)")
             variants = {f"a zero step: P did not change; {why}": np.zeros_like(P)}
-        unchanged = "the array as it was before the step: update it in place ({0} *= {1}; {0} += ...)"
-        nonfinite = ("a division by zero? with k = 1, 2, ... the corrections 1 - beta^k are "
-                     "never 0 (an exponent k - 1 makes 1 - beta^0 = 0 at step 1)")
+        unchanged = ("the array as it was before the step: not updated yet, or rebound ({0} = ...) "
+                     "instead of updated in place ({0} *= {1}; {0} += ...)")
+        nonfinite = ("a division by zero, or the square root of a negative number? with k = 1, "
+                     "2, ... the corrections 1 - beta^k are never 0 (an exponent k - 1 makes "
+                     "1 - beta^0 = 0 at step 1); brackets matter: v / (1 - beta2**k), not "
+                     "v / 1 - beta2**k")
         results += [_grade_part(f"step {k}: m", m, ref_m, None,
                                 {unchanged.format("m", "beta1"): m_before,
                                  "m with beta1 = 0.9, not the argument beta1": defaults[1],
                                  "m with beta2: m's decay is beta1":
                                      beta2 * m_before + (1 - beta2) * dP,
+                                 "m with its two weights swapped: beta1 m + (1 - beta1) dP":
+                                     (1 - beta1) * m_before + beta1 * dP,
                                  "m / (1 - beta1^k), the bias-corrected m_hat: keep m_hat in a new "
                                  "array (m_hat = m / ...), m itself stays uncorrected": m_hat},
                                 nonfinite=nonfinite),
@@ -1250,6 +1276,8 @@ def grade_adam_step(fn):
                                  "v with beta2 = 0.999, not the argument beta2": defaults[2],
                                  "v with beta1: v's decay is beta2":
                                      beta1 * v_before + (1 - beta1) * dP**2,
+                                 "v with its two weights swapped: beta2 v + (1 - beta2) dP^2":
+                                     (1 - beta2) * v_before + beta2 * dP**2,
                                  "v built from dP, not from dP**2":
                                      beta2 * v_before + (1 - beta2) * dP,
                                  "v / (1 - beta2^k), the bias-corrected v_hat: keep v_hat in a new "
@@ -1357,8 +1385,14 @@ def grade_batchnorm_backward(fn):
                     "(the samples)":
                         norm.gamma / norm.sigma * (G - G.mean(axis=0, keepdims=True) - norm.Zhat
                                                    * np.mean(G * norm.Zhat, axis=0, keepdims=True))},
-             "dgamma": {"sum of dY: that is dbeta; dgamma sums dY * zhat": expected["dbeta"]},
-             "dbeta": {"sum of dY * zhat: that is dgamma; dbeta sums dY": expected["dgamma"]}}
+             "dgamma": {"sum of dY: that is dbeta; dgamma sums dY * zhat": expected["dbeta"],
+                        "the mean of dY * zhat over the samples: dY already carries the 1/n of "
+                        "the mean loss, so sum": expected["dgamma"] / n},
+             "dbeta": {"sum of dY * zhat: that is dgamma; dbeta sums dY": expected["dgamma"],
+                       "the mean of dY over the samples: dY already carries the 1/n of the mean "
+                       "loss, so sum": expected["dbeta"] / n}}
+    hints["dZ"]["the compact formula divided by n once more: its means already do the "
+                "averaging"] = expected["dZ"] / n
     results = [_grade_part(name, part, expected[name], numeric[name], hints[name])
                for name, part in zip(expected, got)]
     return _summary("batchnorm_backward", results)

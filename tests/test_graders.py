@@ -19,8 +19,14 @@ def grade(grader, fn, capsys):
 # Reference answers, written as a learner would
 # ---------------------------------------------------------------------------
 
+def softmax(Z):
+    """The softmax of each column, in NumPy (the graders refuse nn.softmax, the module's own)."""
+    E = np.exp(Z - Z.max(axis=0, keepdims=True))
+    return E / E.sum(axis=0, keepdims=True)
+
+
 def output_gradient(Z, t):
-    return nn.softmax(Z) - nn.one_hot_convert(t, Z.shape[0])
+    return softmax(Z) - nn.one_hot_convert(t, Z.shape[0])
 
 
 def layer_backward(dZ, A_prev, W):
@@ -88,7 +94,7 @@ def make_adam_step(correct_bias=True, eps_inside=False):
     (nn.grade_layer_backward, layer_backward, 3),
     (nn.grade_backward, make_backward(), 6),
     (nn.grade_training_loop, make_train_loop(), 4),
-    (nn.grade_adam_step, make_adam_step(), 9),
+    (nn.grade_adam_step, make_adam_step(), 12),
 ])
 def test_the_reference_passes(grader, fn, parts, capsys):
     passed, out = grade(grader, fn, capsys)
@@ -119,7 +125,7 @@ def test_an_empty_stub_is_not_attempted(grader, capsys):
 @pytest.mark.parametrize("fn, message", [
     (lambda Z, t: output_gradient(Z, t) / Z.shape[1], r"it equals \(P - T\) / n, the gradient of the mean loss"),
     (lambda Z, t: output_gradient(Z, t).T, r"wrong shape \(5, 4\), expected \(4, 5\): transposed"),
-    (lambda Z, t: nn.softmax(Z), r"it equals P alone: the - T is missing"),
+    (lambda Z, t: softmax(Z), r"it equals P alone: the - T is missing"),
     (lambda Z, t: -output_gradient(Z, t), "the sign is flipped"),
 ])
 def test_wrong_output_gradients(fn, message, capsys):
@@ -200,7 +206,7 @@ def test_a_backward_with_a_missing_transpose_is_caught(capsys):
     (make_train_loop(shuffle=False), "the losses of training without shuffling"),
     (make_train_loop(weigh=False), "the losses of training with the plain mean of the batch losses"),
     (make_train_loop(reseed_every_epoch=True), "rng = 5, batch_size = 12: epoch losses: WRONG .*: it equals the losses "
-     "of training with the same order in every epoch: make the generator once, before the epochs"),
+     "of training with the same order in every epoch: draw order = rng.permutation\\(N\\) inside the epoch loop"),
     (make_train_loop(drop_last=True), "the losses of training without the last, smaller batch"),
 ])
 def test_wrong_training_loops(fn, message, capsys):
@@ -239,8 +245,10 @@ def test_an_adam_step_that_rebinds_m_and_v(capsys):
 
     passed, out = grade(nn.grade_adam_step, adam_step, capsys)
     assert not passed
-    assert "step 1: m: WRONG (relative error 1): it equals the array as it was before the step: update it in place (m *= beta1; m += ...)" in out
-    assert "step 1: v: WRONG (relative error 1): it equals the array as it was before the step: update it in place (v *= beta2; v += ...)" in out
+    assert ("step 1: m: WRONG (relative error 1): it equals the array as it was before the step: "
+            "not updated yet, or rebound (m = ...) instead of updated in place (m *= beta1; m += ...)") in out
+    assert ("step 1: v: WRONG (relative error 1): it equals the array as it was before the step: "
+            "not updated yet, or rebound (v = ...) instead of updated in place (v *= beta2; v += ...)") in out
     assert "step 1: P's update: correct" in out
 
 
@@ -331,12 +339,12 @@ def test_a_softmax_shifted_by_the_global_max_is_caught(capsys):
 
 def test_the_number_of_classes_taken_from_the_labels_is_caught(capsys):
     def from_labels(Z, t):
-        return nn.softmax(Z) - nn.one_hot_convert(t, int(t.max()) + 1)
+        return softmax(Z) - nn.one_hot_convert(t, int(t.max()) + 1)
 
     passed, out = grade(nn.grade_output_gradient, from_labels, capsys)
     assert not passed
     assert ("output_gradient (a batch with only classes 0 and 1 of K = 4): your function raised "
-            "ValueError at `return nn.softmax(Z) - nn.one_hot_convert(t, int(t.max()) + 1)`") in out, out
+            "ValueError at `return softmax(Z) - nn.one_hot_convert(t, int(t.max()) + 1)`") in out, out
 
 
 def test_an_exception_in_the_learners_code_is_reported_with_its_line(capsys):
@@ -375,7 +383,7 @@ def test_backward_mistakes_that_raise_are_reported(capsys):
 
 def test_an_index_error_in_the_output_gradient_points_to_the_layout(capsys):
     def rows_and_columns_swapped(Z, t):
-        P = nn.softmax(Z)
+        P = softmax(Z)
         P[np.arange(Z.shape[1]), t] -= 1
         return P
 
@@ -417,9 +425,10 @@ def test_an_adam_step_that_rebinds_P_is_told_so(capsys):
     passed, out = grade(nn.grade_adam_step, adam_step, capsys)
     assert not passed
     assert ("step 1: P's update: WRONG (relative error 1): it equals a zero step: P did not change; "
-            "either P = P - ... made a new array (write P -= ...), or the step used m and v") in out, out
+            "either the update of P is not written yet, or P = P - ... made a new array (write P -= ...), "
+            "or the step used m and v") in out, out
     assert ("step 2: P's update: WRONG (relative error 1): it equals a zero step: P did not change; "
-            "P = P - ... makes a new array: write P -= ...") in out, out
+            "the update of P is not written yet, or P = P - ... makes a new array: write P -= ...") in out, out
     assert "step 1: m: correct" in out and "not attempted" not in out, out
 
 
@@ -443,7 +452,7 @@ def test_an_adam_step_that_uses_m_and_v_before_updating_them(capsys):
 def test_an_adam_step_with_only_eps_fixed_is_told_which_setting(capsys):
     passed, out = grade(nn.grade_adam_step, make_adam_variant("eps"), capsys)
     assert not passed
-    assert out.count("it equals the step with eps = 1e-8, not the argument eps") == 3, out
+    assert out.count("it equals the step with eps = 1e-8, not the argument eps") == 4, out
     assert "usual settings" not in out, out
 
 
@@ -474,7 +483,7 @@ def make_adam_variant(variant):
     ("only m", r"only m bias-corrected \(v / \(1 - beta2\^k\) is missing\)"),
     ("only v", r"only v bias-corrected \(m / \(1 - beta1\^k\) is missing\)"),
     ("k+1", r"the step with k counted from 0"),
-    ("k-1", r"contains NaN or inf \(a division by zero\?"),
+    ("k-1", r"contains NaN or inf \(a division by zero, or the square root of a negative number\?"),
     ("sign", r"step 1: P's update: WRONG \(relative error 1\): the sign is flipped"),
 ])
 def test_adam_mistakes_a_fixed_default_setting_would_hide(variant, message, capsys):
@@ -623,7 +632,7 @@ def test_an_all_zero_answer_is_called_unfinished(capsys):
 
 def test_a_float32_answer_is_told_about_its_dtype_and_precision(capsys):
     def single(Z, t):
-        return (nn.softmax(Z.astype(np.float32)) - nn.one_hot_convert(t, Z.shape[0], np.float32))
+        return (softmax(Z.astype(np.float32)) - nn.one_hot_convert(t, Z.shape[0], np.float32))
 
     passed, out = grade(nn.grade_output_gradient, single, capsys)
     assert not passed
@@ -719,7 +728,7 @@ def test_the_missing_class_hint_is_given_only_for_a_matrix(capsys):
 def test_an_answer_that_changes_its_input_in_place_is_caught(capsys):
     def shifts_in_place(Z, t):
         Z -= Z.max(axis=0, keepdims=True)          # the caller's logits change
-        return nn.softmax(Z) - nn.one_hot_convert(t, Z.shape[0])
+        return softmax(Z) - nn.one_hot_convert(t, Z.shape[0])
 
     passed, out = grade(nn.grade_output_gradient, shifts_in_place, capsys)
     assert not passed
@@ -1121,7 +1130,7 @@ def test_a_backward_that_calls_an_empty_helper_is_told_so(capsys):
 
 
 @pytest.mark.parametrize("fn, message", [
-    (lambda Z, t: nn.softmax(Z.T).T - nn.one_hot_convert(t, Z.shape[0]),
+    (lambda Z, t: softmax(Z.T).T - nn.one_hot_convert(t, Z.shape[0]),
      r"it equals the softmax normalised along axis=1 \(over the samples\)"),
 ])
 def test_a_softmax_over_the_wrong_axis_is_named(fn, message, capsys):
@@ -1131,7 +1140,7 @@ def test_a_softmax_over_the_wrong_axis_is_named(fn, message, capsys):
 
 def test_whole_rows_of_P_minus_one_are_named(capsys):
     def whole_rows(Z, t):
-        P = nn.softmax(Z)
+        P = softmax(Z)
         P[t, :] -= 1
         return P
     passed, out = grade(nn.grade_output_gradient, whole_rows, capsys)
@@ -1227,3 +1236,159 @@ def test_an_empty_helper_is_named_when_its_none_is_returned_or_used_in_a_compreh
     assert "returned None - it calls helper, whose body is still empty: write that one first" in out, out
     passed, out = grade(nn.grade_backward, namespace["backward"], capsys)
     assert not passed and "(it calls helper, whose body is still empty" in out, out
+
+
+# ---------------------------------------------------------------------------
+# Audit round 11: mistakes a learner makes that were named wrongly or not at all
+# ---------------------------------------------------------------------------
+
+def adam_with(update_m=None, update_v=None, step=None, update_P=True):
+    """An Adam step with one part written differently (each a function of the usual names)."""
+    def adam_step(P, dP, m, v, k, lr, beta1, beta2, eps):
+        if update_m:
+            m[...] = update_m(m, dP, beta1)
+        else:
+            m *= beta1
+            m += (1 - beta1) * dP
+        if update_v:
+            v[...] = update_v(v, dP, beta2)
+        else:
+            v *= beta2
+            v += (1 - beta2) * dP**2
+        if update_P:
+            m_hat, v_hat = m / (1 - beta1**k), v / (1 - beta2**k)
+            P += step(m, v, m_hat, v_hat, k, lr, beta1, beta2, eps) if step else (
+                -lr * m_hat / (np.sqrt(v_hat) + eps))
+    return adam_step
+
+
+@pytest.mark.parametrize("fn, message", [
+    (adam_with(step=lambda m, v, m_hat, v_hat, k, lr, beta1, beta2, eps:
+               -lr * (m / 1 - beta1**k) / (np.sqrt(v / 1 - beta2**k) + eps)),
+     r"contains NaN or inf \(a division by zero, or the square root of a negative number\?.*"
+     r"brackets matter: v / \(1 - beta2\*\*k\), not v / 1 - beta2\*\*k"),
+    (adam_with(update_m=lambda m, dP, beta1: (1 - beta1) * m + beta1 * dP),
+     r"step 1: m: WRONG .*: it equals m with its two weights swapped"),
+    (adam_with(update_v=lambda v, dP, beta2: (1 - beta2) * v + beta2 * dP**2),
+     r"step 1: v: WRONG .*: it equals v with its two weights swapped"),
+    (adam_with(step=lambda m, v, m_hat, v_hat, k, lr, beta1, beta2, eps: -lr * m_hat / np.sqrt(v_hat)),
+     r"step 1: P's update: WRONG .*: it equals the step without eps"),
+    (adam_with(step=lambda m, v, m_hat, v_hat, k, lr, beta1, beta2, eps:
+               -(lr * m_hat / np.sqrt(v_hat) + eps)),
+     r"step 1: P's update: WRONG .*: it equals the step with eps added after the division"),
+    (adam_with(step=lambda m, v, m_hat, v_hat, k, lr, beta1, beta2, eps:
+               -lr * np.sqrt(1 - beta2**k) / (1 - beta1**k) * m / (np.sqrt(v) + eps)),
+     r"step 1: P's update: WRONG .*: it equals the step in the paper's 'efficient' form"),
+    (adam_with(update_P=False),
+     r"step 2: P's update: WRONG .*: it equals a zero step: P did not change; the update of P is not written yet"),
+])
+def test_adam_mistakes_of_round_11_are_named(fn, message, capsys):
+    passed, out = grade(nn.grade_adam_step, fn, capsys)
+    assert not passed
+    assert re.search(message, out), out
+
+
+def test_an_adam_step_that_counts_its_calls_instead_of_using_k_fails():
+    calls = []
+
+    def adam_step(P, dP, m, v, k, lr, beta1, beta2, eps):
+        calls.append(k)
+        count = len(calls)                      # ignores k: right only for steps 1, 2, 3, ...
+        m *= beta1
+        m += (1 - beta1) * dP
+        v *= beta2
+        v += (1 - beta2) * dP**2
+        P -= lr * (m / (1 - beta1**count)) / (np.sqrt(v / (1 - beta2**count)) + eps)
+
+    assert not nn.grade_adam_step(adam_step)
+    assert calls == [1, 2, 3, 10]
+
+
+def test_an_adam_step_that_changes_dP_in_place_is_refused(capsys):
+    def adam_step(P, dP, m, v, k, lr, beta1, beta2, eps):
+        dP *= 1 - beta1                         # the caller's gradient changes
+        m *= beta1
+        m += dP
+        v *= beta2
+        v += (1 - beta2) * (dP / (1 - beta1))**2
+        P -= lr * (m / (1 - beta1**k)) / (np.sqrt(v / (1 - beta2**k)) + eps)
+
+    passed, out = grade(nn.grade_adam_step, adam_step, capsys)
+    assert not passed
+    assert "step 1 changed dP in place: the gradient is an input" in out, out
+
+
+def test_the_output_gradient_refuses_nn_softmax(capsys):
+    passed, out = grade(nn.grade_output_gradient,
+                        lambda Z, t: nn.softmax(Z) - nn.one_hot_convert(t, Z.shape[0]), capsys)
+    assert not passed
+    assert "your function calls nn.softmax, the module's own" in out, out
+
+
+@pytest.mark.parametrize("grader, fn, part, message", [
+    (nn.grade_layer_backward, lambda dZ, A_prev, W: (dZ @ A_prev.T, dZ.sum(axis=1, keepdims=True),
+                                                     W.T @ dZ / dZ.shape[1]),
+     "dA_prev", "it equals W^T dZ / n: dZ already carries the 1/n"),
+    (nn.grade_batchnorm_backward, lambda dY, Zhat, sigma, gamma:
+        batchnorm_backward(dY, Zhat, sigma, gamma)[:1]
+        + (np.mean(dY * Zhat, axis=1, keepdims=True), np.sum(dY, axis=1, keepdims=True)),
+     "dgamma", "it equals the mean of dY * zhat over the samples"),
+    (nn.grade_batchnorm_backward, lambda dY, Zhat, sigma, gamma:
+        batchnorm_backward(dY, Zhat, sigma, gamma)[:2] + (np.mean(dY, axis=1, keepdims=True),),
+     "dbeta", "it equals the mean of dY over the samples"),
+    (nn.grade_batchnorm_backward, lambda dY, Zhat, sigma, gamma:
+        (batchnorm_backward(dY, Zhat, sigma, gamma)[0] / dY.shape[1],)
+        + batchnorm_backward(dY, Zhat, sigma, gamma)[1:],
+     "dZ", "it equals the compact formula divided by n once more"),
+])
+def test_a_one_over_n_too_many_is_named_in_every_part(grader, fn, part, message, capsys):
+    passed, out = grade(grader, fn, capsys)
+    assert not passed
+    line = next(line for line in out.splitlines() if line.strip().startswith(f"{part}:"))
+    assert message in line, out
+
+
+def make_loop(order_once=False, double_step=False, split=False, rows=False):
+    def train_loop(model, X, t, optimizer, epochs, batch_size, rng):
+        rng, n, losses = np.random.default_rng(rng), X.shape[1], []
+        once = rng.permutation(n) if order_once else None
+        for _ in range(epochs):
+            order = once if order_once else rng.permutation(n)
+            batches = (np.array_split(order, -(-n // batch_size)) if split else
+                       [order[i:i + batch_size] for i in range(0, n, batch_size)])
+            total = 0.0
+            for batch in batches:
+                loss = model.loss(X[batch] if rows else X[:, batch], t[batch])
+                model.backward()
+                optimizer.step()
+                if double_step:
+                    optimizer.step()
+                total += loss * len(batch)
+            losses.append(total / n)
+        return losses
+    return train_loop
+
+
+def test_a_permutation_drawn_once_before_the_epochs_gets_the_right_fix(capsys):
+    passed, out = grade(nn.grade_training_loop, make_loop(order_once=True), capsys)
+    assert not passed
+    assert "same order in every epoch: draw order = rng.permutation(N) inside the epoch loop" in out, out
+
+
+def test_the_closing_note_names_one_step_per_batch(capsys):
+    passed, out = grade(nn.grade_training_loop, make_loop(double_step=True), capsys)
+    assert not passed
+    assert "each batch makes exactly one optimizer.step(), with the optimizer you were given" in out, out
+
+
+def test_a_loop_with_other_batches_gets_the_note_even_when_one_case_is_right(capsys):
+    passed, out = grade(nn.grade_training_loop, make_loop(split=True), capsys)
+    assert not passed
+    assert "batch_size = 10: epoch losses: correct" in out, out     # array_split agrees there
+    assert "check that it draws the batches nn.train draws" in out, out
+
+
+def test_samples_indexed_as_rows_get_the_column_hint(capsys):
+    passed, out = grade(nn.grade_training_loop, make_loop(rows=True), capsys)
+    assert not passed
+    assert "IndexError" in out and "samples are the columns: X[:, batch] and t[batch]" in out, out
