@@ -780,7 +780,11 @@ def mean_sd(values, decimals=3):
 
 
 def binomial_se(p, n):
-    """Standard error of an accuracy p measured on n independent samples: sqrt(p (1 - p) / n)."""
+    """Standard error of an accuracy p measured on n independent samples: sqrt(p (1 - p) / n).
+
+    At p = 1 (or 0) it is 0, which does not make the accuracy exact: with no error in n
+    samples, the error rate is below about 3 / n with 95% confidence (the rule of three).
+    """
     p, n = _check_binomial(p, n)
     return float(np.sqrt(p * (1 - p) / n))
 
