@@ -1025,7 +1025,14 @@ def grade_backward(fn):
     if [_shapes(pair[::-1]) for pair in got] == shapes != [_shapes(pair) for pair in got]:
         print("backward: each pair must be (dW_l, db_l); yours are (db_l, dW_l)")
         return False
-    no_mask = _backward_without_relu_mask(model)
+    hidden = range(1, len(model.layers))
+    variants = {"the gradient without the ReLU mask f'(Z)": _backward_variant(model, forget=hidden),
+                "the gradient with the ReLU gate applied to the output layer too: the logits Z_L "
+                "have no ReLU, dZ_L is (P - T) / n as it is": _backward_variant(model, gate_output=True)}
+    if len(hidden) > 1:                         # forgotten in one hidden layer only
+        variants.update({f"the gradient with the ReLU mask f'(Z_{j}) forgotten at layer {j} "
+                         f"(dZ_{j} = f'(Z_{j}) * (W_{j + 1}^T dZ_{j + 1}))":
+                         _backward_variant(model, forget={j}) for j in hidden})
     numeric = model.copy()
 
     def loss():
@@ -1034,11 +1041,11 @@ def grade_backward(fn):
     for l, (layer, (dW, db)) in enumerate(zip(model.layers, got), start=1):
         target = numeric.layers[l - 1]
         results.append(_grade_part(f"layer {l} dW", dW, layer.dW, central_difference(loss, target.W),
-                                   {"the gradient without the ReLU mask f'(Z)": no_mask[l - 1][0],
+                                   {**{what: grads[l - 1][0] for what, grads in variants.items()},
                                     "dZ A^T / n: dZ_L already carries the 1/n":
                                         layer.dW / X.shape[1]}))
         results.append(_grade_part(f"layer {l} db", db, layer.db, central_difference(loss, target.b),
-                                   {"the gradient without the ReLU mask f'(Z)": no_mask[l - 1][1],
+                                   {**{what: grads[l - 1][1] for what, grads in variants.items()},
                                     "the mean over samples: dZ already carries the 1/n, so sum":
                                         layer.db / X.shape[1]}))
     return _summary("backward", results)
@@ -1063,12 +1070,17 @@ def _calls_to(functions):
         sys.setprofile(None)
 
 
-def _backward_without_relu_mask(model):
-    """The typical mistake: backpropagate through W^T but forget f'(Z)."""
-    dZ, grads = model.dZ_L, []
-    for layer in reversed(model.layers):
+def _backward_variant(model, forget=(), gate_output=False):
+    """Backpropagation with a typical mistake: the ReLU gate f'(Z_l) left out at the hidden
+    layers l in `forget` (from 1), or applied to the logits' dZ_L as well."""
+    dZ, grads = model.dZ_L * (model.layers[-1].Z > 0) if gate_output else model.dZ_L, []
+    for l in range(len(model.layers), 0, -1):
+        layer = model.layers[l - 1]
         grads.append((dZ @ layer.A_prev.T, dZ.sum(axis=1, keepdims=True)))
-        dZ = layer.W.T @ dZ
+        if l > 1:
+            dZ = layer.W.T @ dZ                         # dA_{l-1}
+            if l - 1 not in forget:
+                dZ = dZ * (model.layers[l - 2].Z > 0)   # dZ_{l-1}
     return grads[::-1]
 
 

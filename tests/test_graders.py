@@ -1392,3 +1392,36 @@ def test_samples_indexed_as_rows_get_the_column_hint(capsys):
     passed, out = grade(nn.grade_training_loop, make_loop(rows=True), capsys)
     assert not passed
     assert "IndexError" in out and "samples are the columns: X[:, batch] and t[batch]" in out, out
+
+
+def backward_gated(forget=(), gate_output=False):
+    """A learner's backward pass with the ReLU gate left out at the hidden layers in `forget`,
+    or applied to the output layer's dZ_L too."""
+    def backward(model):
+        dZ = model.dZ_L * nn.d_relu(model.layers[-1].Z) if gate_output else model.dZ_L
+        grads = []
+        for l in range(len(model.layers), 0, -1):
+            layer = model.layers[l - 1]
+            grads.append((dZ @ layer.A_prev.T, dZ.sum(axis=1, keepdims=True)))
+            if l > 1:
+                dZ = layer.W.T @ dZ
+                if l - 1 not in forget:
+                    dZ = nn.d_relu(model.layers[l - 2].Z) * dZ
+        return grads[::-1]
+    return backward
+
+
+@pytest.mark.parametrize("fn, wrong, message", [
+    (backward_gated(forget={1}), ["layer 1 dW", "layer 1 db"],
+     "it equals the gradient with the ReLU mask f'(Z_1) forgotten at layer 1"),
+    (backward_gated(forget={2}), ["layer 1 dW", "layer 1 db"],
+     "it equals the gradient with the ReLU mask f'(Z_2) forgotten at layer 2"),
+    (backward_gated(gate_output=True), ["layer 3 dW", "layer 2 dW", "layer 1 dW"],
+     "it equals the gradient with the ReLU gate applied to the output layer too"),
+])
+def test_a_relu_gate_forgotten_in_one_layer_or_added_at_the_output_is_named(fn, wrong, message, capsys):
+    passed, out = grade(nn.grade_backward, fn, capsys)
+    assert not passed
+    lines = {line.split(":")[0].strip(): line for line in out.splitlines() if ":" in line}
+    for part in wrong:
+        assert message in lines[part], out
